@@ -1,0 +1,47 @@
+# SparseBridge: `make demo` and `make test` work on a fresh Debian machine with Swift.
+SHELL := /bin/bash
+.DEFAULT_GOAL := demo
+
+SYSTEM_PACKAGES := libhdf5-dev liblapacke-dev libopenblas-dev pkg-config
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := .build/release/sparsebridge
+
+# OpenBLAS must be told this CPU's kernel before it loads (see DESIGN.md). The program does it
+# for itself; the test runner and Python peers get it here. A value already set is kept.
+OPENBLAS_CORETYPE ?= $(shell if grep -qw avx512bw /proc/cpuinfo; then echo SkylakeX; elif grep -qw avx2 /proc/cpuinfo; then echo Haswell; fi)
+export OPENBLAS_CORETYPE
+
+.PHONY: demo test build deps venv bench clean
+
+deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.ready: requirements-test.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+venv: $(VENV)/.ready
+
+build: deps
+	swift build -c release
+
+demo: build
+	bash scripts/demo.sh
+
+test: deps venv
+	swift build -c release --build-tests
+	swift test -c release --skip-build
+	$(PY) -m pytest -q Tests/python
+
+bench: build
+	bash benchmarks/run.sh
+
+clean:
+	rm -rf .build $(VENV)

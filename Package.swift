@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+// SparseBridge: dense ↔ weight-sparse transformer bridges for interpretability research.
+import PackageDescription
+
+let package = Package(
+    name: "SparseBridge",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Bridges"]),
+        .executable(name: "sparsebridge", targets: ["sparsebridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages. The shims expose C macros as functions.
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CLinAlg", path: "Sources/CLinAlg",
+                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+
+        // Vectorised elementwise kernels (C, one clone per x86 feature level).
+        .target(name: "CKernels"),
+        .target(name: "Tensors", dependencies: ["CLinAlg", "CKernels"]),
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "Transformers", dependencies: ["Tensors", "HDF5"]),
+        .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers"]),
+        .executableTarget(name: "sparsebridge", dependencies: [
+            "Tensors", "HDF5", "Transformers", "Bridges",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Benchmark programs (benchmarks/run.sh runs them beside the PyTorch peers).
+        .executableTarget(name: "sparsebridge-bench-forward", dependencies: ["Tensors", "Transformers", "Bridges"],
+                          path: "benchmarks/Forward"),
+
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
+        .testTarget(name: "TransformersTests", dependencies: ["Transformers"]),
+        .testTarget(name: "BridgesTests", dependencies: ["Bridges"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

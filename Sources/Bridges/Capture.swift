@@ -1,0 +1,163 @@
+// Capture: stream a corpus through a model in batches and append chosen hook sites to an
+// activation file. Memory is one batch of activations, whatever the token count. Work in
+// progress lives in `.NAME.partial` beside the output (renamed into place when complete);
+// after an interruption `resume` continues from its `rows_complete`, and the result is
+// identical to an uninterrupted run.
+
+import Foundation
+import HDF5
+import Tensors
+import Transformers
+
+public struct CaptureRequest {
+    public var sites: [HookPoint]
+    /// Tokens wanted; rounded up to whole sequences of `seqLen`.
+    public var tokens: Int
+    public var seqLen: Int
+    public var batch: Int
+    public var gzip: Int?
+    public var resume: Bool
+    public var outPath: String
+
+    public init(sites: [HookPoint], tokens: Int, seqLen: Int, batch: Int = 32, gzip: Int? = nil,
+                resume: Bool = false, outPath: String) {
+        self.sites = sites; self.tokens = tokens; self.seqLen = seqLen; self.batch = batch
+        self.gzip = gzip; self.resume = resume; self.outPath = outPath
+    }
+
+    public var sequences: Int { (tokens + seqLen - 1) / seqLen }
+}
+
+public struct CaptureSummary {
+    public let path: String
+    public let sequences: Int
+    public let tokens: Int
+    public let resumedFromRows: Int
+    public let seconds: Double
+}
+
+public enum Capture {
+    /// Runs a capture. `modelSHA256` identifies the model file in the output's attributes.
+    public static func run(_ loaded: LoadedModel, modelSHA256: String, corpus: inout some TokenStream,
+                           request r: CaptureRequest) throws -> CaptureSummary {
+        let output = try AtomicOutput(r.outPath, resumable: true)
+        do {
+            return try capture(loaded, modelSHA256: modelSHA256, corpus: &corpus, request: r, output: output)
+        } catch let error as HDF5Error where output.temporaryExists {
+            // An I/O failure (disk full, …): keep the partial file so that --resume can continue.
+            throw HDF5Error(path: error.path, message: error.message + "; the partial capture stays at \(output.temporaryPath) for --resume")
+        } catch {
+            // Bad input in a fresh run: a resume would not help, so nothing is left behind.
+            // A failed resume keeps the file it was asked to continue.
+            if !r.resume { output.discard() }
+            throw error
+        }
+    }
+
+    static func capture(_ loaded: LoadedModel, modelSHA256: String, corpus: inout some TokenStream,
+                        request r: CaptureRequest, output: AtomicOutput) throws -> CaptureSummary {
+        let model = loaded.model, c = model.config
+        guard r.seqLen >= 1, r.seqLen <= c.nCtx else {
+            throw ModelError.badInput("--seq-len \(r.seqLen) must be between 1 and the model's n_ctx \(c.nCtx)")
+        }
+        guard r.tokens > 0, r.batch > 0 else { throw ModelError.badInput("--tokens and --batch must be positive") }
+        guard !r.sites.isEmpty else { throw ModelError.badInput("--sites names no site") }
+        let t = r.seqLen, totalSequences = r.sequences
+        let siteNames = r.sites.map(\.name)
+        let sitesJSON = JSONValue.array(siteNames.map { .string($0) }).jsonString
+
+        // Open the partial file to resume, or start a new one.
+        var done = 0
+        let file: H5File
+        if r.resume && output.temporaryExists {
+            file = try H5File(open: output.temporaryPath, mode: .readWrite)
+            try ModelFile.checkFormat(file, expected: ActivationFormat.format, version: ActivationFormat.version, what: "activation")
+            for (key, expected) in [("model_sha256", modelSHA256), ("sites", sitesJSON), ("corpus", corpus.description)] {
+                let found = try file.stringAttribute(key)
+                guard found == expected else {
+                    throw ModelError.badFile(path: output.temporaryPath, "cannot resume: its \(key) is \(found), this run's is \(expected)")
+                }
+            }
+            guard try file.intAttribute("n_ctx") == t, try file.intAttribute("sequences_requested") == totalSequences else {
+                throw ModelError.badFile(path: output.temporaryPath, "cannot resume: n_ctx or --tokens differ from the interrupted run")
+            }
+            done = try file.intAttribute("rows_complete") / t
+            // Rows past the last complete batch may be half-written: drop them.
+            try file.openDataset("tokens").resize(rows: done)
+            for name in siteNames { try file.openDataset("sites/" + name).resize(rows: done * t) }
+            for _ in 0..<done {
+                guard try corpus.next(t) != nil else { throw ModelError.badInput("the corpus ended before the resume point") }
+            }
+        } else {
+            if r.resume { FileHandle.standardError.write(Data("note: nothing to resume at \(output.temporaryPath); starting afresh\n".utf8)) }
+            file = try H5File(create: output.temporaryPath)
+            try file.setAttribute("format", ActivationFormat.format)
+            try file.setAttribute("format_version", ActivationFormat.version)
+            try file.setAttribute("model", loaded.path)
+            try file.setAttribute("model_sha256", modelSHA256)
+            try file.setAttribute("model_config", c.jsonString())
+            try file.setAttribute("tokenizer", loaded.tokenizer.json.jsonString)
+            try file.setAttribute("corpus", corpus.description)
+            try file.setAttribute("n_ctx", t)
+            try file.setAttribute("sites", sitesJSON)
+            try file.setAttribute("sequences_requested", totalSequences)
+            try file.setAttribute("rows_complete", 0)
+            try file.createDataset("tokens", type: .int32, shape: [0, t], extendableRows: true, gzip: r.gzip)
+            for site in r.sites {
+                try file.createDataset("sites/" + site.name, type: .float32, shape: [0, site.rowWidth(config: c, seqLen: t)],
+                                       extendableRows: true, gzip: r.gzip)
+            }
+            try file.flush()
+        }
+        let resumedFrom = done * t
+        let tokensDS = try file.openDataset("tokens")
+        let siteDS = try Dictionary(uniqueKeysWithValues: r.sites.map { ($0, try file.openDataset("sites/" + $0.name)) })
+
+        // Each site's hook appends its rows to the file; patterns are reordered per query token.
+        let hooks = Hooks()
+        var rowStart = 0
+        var staging: Tensor?
+        for site in r.sites {
+            hooks.add(site) { ctx in
+                let ds = siteDS[site]!
+                if case .pattern = site {
+                    let b = ctx.batch, h = c.nHead
+                    let stage = staging?.count == b * t * h * t ? staging! : Tensor(zeros: [b * t, h * t])
+                    staging = stage
+                    for bi in 0..<b { for hi in 0..<h { for i in 0..<t {
+                        (stage.data + ((bi * t + i) * h + hi) * t).update(from: ctx.activation.data + ((bi * h + hi) * t + i) * t, count: t)
+                    } } }
+                    try ds.writeRows(rowStart, count: b * t, from: UnsafePointer(stage.data))
+                } else {
+                    try ds.writeRows(rowStart, count: ctx.batch * t, from: UnsafePointer(ctx.activation.data))
+                }
+            }
+        }
+
+        let progress = Progress("capture", total: totalSequences * t)
+        let started = Date()
+        while done < totalSequences {
+            let b = min(r.batch, totalSequences - done)
+            var tokens: [Int32] = []
+            tokens.reserveCapacity(b * t)
+            for _ in 0..<b {
+                guard let seq = try corpus.next(t) else {
+                    throw ModelError.badInput("the corpus \(corpus.description) has only \(done * t + tokens.count) tokens; --tokens asks for \(totalSequences * t)")
+                }
+                tokens += seq
+            }
+            rowStart = done * t
+            try model.forward(tokens: tokens, batch: b, seqLen: t, hooks: hooks, stopEarly: true)
+            try tokens.withUnsafeBufferPointer { try tokensDS.writeRows(done, count: b, from: $0.baseAddress!) }
+            done += b
+            try file.setAttribute("rows_complete", done * t)
+            try file.flush()
+            progress.update(done * t)
+        }
+        progress.finish()
+        file.closeFile()
+        try output.commit()
+        return CaptureSummary(path: r.outPath, sequences: totalSequences, tokens: totalSequences * t,
+                              resumedFromRows: resumedFrom, seconds: Date().timeIntervalSince(started))
+    }
+}

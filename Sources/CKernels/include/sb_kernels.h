@@ -1,0 +1,30 @@
+// Elementwise and reduction kernels for float arrays, written with clang vector
+// extensions and compiled once per x86 feature level (AVX-512, AVX2, baseline); the
+// loader picks the clone this CPU can run. Swift calls them through Tensors/VectorOps.
+#ifndef SB_KERNELS_H
+#define SB_KERNELS_H
+
+/// Largest element (−∞ for n = 0).
+float sb_max(const float *p, long n);
+/// Σ p[i].
+float sb_sum(const float *p, long n);
+/// Σ (p[i] − centre)².
+float sb_sum_squares(const float *p, long n, float centre);
+/// p[i] ← exp(p[i] − shift); returns Σ of the new values.
+float sb_exp_shifted_sum(float *p, long n, float shift);
+/// p[i] ← p[i] · s.
+void sb_scale(float *p, long n, float s);
+/// p[i] ← exp(p[i]).
+void sb_exp(float *p, long n);
+/// p[i] ← erf(p[i]) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7).
+void sb_erf(float *p, long n);
+/// p[i] ← p[i] · Φ(p[i]), the exact (erf) GELU.
+void sb_gelu_erf(float *p, long n);
+/// p[i] ← GPT-2's tanh-approximated GELU.
+void sb_gelu_tanh(float *p, long n);
+
+/// Scalar forms of the same functions.
+float sb_expf(float x);
+float sb_erff(float x);
+
+#endif

@@ -1,0 +1,49 @@
+// One error type for everything HDF5-related: what we were doing, to which file, and
+// HDF5's own explanation from its error stack.
+
+import CHDF5
+
+public struct HDF5Error: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+enum HDF5Library {
+    /// Opens the library once and turns off its automatic error printing: failures are
+    /// reported as `HDF5Error`s instead.
+    static let ready: Bool = {
+        H5open()
+        sb_H5_silence_errors()
+        return true
+    }()
+
+    /// Opens the library and silences automatic error printing on the calling thread too: the
+    /// thread-safe build keeps that switch (with the error stack) per thread.
+    static func prepareThread() {
+        _ = ready
+        sb_H5_silence_errors()
+    }
+
+    /// HDF5's explanation of the error it just raised.
+    static func lastError() -> String {
+        var buffer = [CChar](repeating: 0, count: 600)
+        sb_H5_error_message(&buffer, buffer.count)
+        return String(cString: buffer)
+    }
+}
+
+/// Throws when an HDF5 call returned a negative id or status.
+@discardableResult
+func check<T: BinaryInteger>(_ result: T, _ what: @autoclosure () -> String, path: String) throws -> T {
+    if result < 0 {
+        throw HDF5Error(path: path, message: "\(what()): \(HDF5Library.lastError())")
+    }
+    return result
+}

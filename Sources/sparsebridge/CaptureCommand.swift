@@ -1,0 +1,52 @@
+import ArgumentParser
+import Bridges
+import Foundation
+import HDF5
+import Transformers
+
+struct CaptureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture", abstract: "Stream a corpus through a model and store hook activations in HDF5.")
+
+    @Option(help: "Model file (.h5).")
+    var model: String
+    @Option(help: "Comma-separated hook names (TransformerLens or circuit_sparsity), 'resid' for the bridge sites, or 'all'.")
+    var sites: String
+    @Option(help: "A text file or a folder of text files.")
+    var corpus: String
+    @Option(help: "Tokens to capture (rounded up to whole sequences).")
+    var tokens: Int
+    @Option(help: "Output activation file (.h5).")
+    var out: String
+    @Option(help: "Sequences per forward batch.")
+    var batch: Int = 32
+    @Option(name: .customLong("seq-len"), help: "Tokens per sequence (default: the model's n_ctx).")
+    var seqLen: Int?
+    @Flag(help: "Compress with shuffle + gzip (slower; off by default).")
+    var gzip = false
+    @Flag(help: "Continue an interrupted capture into the same output.")
+    var resume = false
+    @Flag(help: "Print JSON.")
+    var json = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        let loaded = try ModelFile.load(model)
+        let c = loaded.model.config
+        let points = try HookPoint.parseList(sites, config: c)
+        var stream = try TextCorpus(path: corpus, tokenizer: loaded.tokenizer)
+        let request = CaptureRequest(sites: points, tokens: tokens, seqLen: seqLen ?? c.nCtx, batch: batch,
+                                     gzip: gzip ? 4 : nil, resume: resume, outPath: out)
+        let summary = try Capture.run(loaded, modelSHA256: try SHA256.hexDigest(ofFile: model), corpus: &stream, request: request)
+        if json {
+            printJSON(.object(["out": .string(out), "sequences": .number(Double(summary.sequences)),
+                               "tokens": .number(Double(summary.tokens)), "resumed_from_rows": .number(Double(summary.resumedFromRows)),
+                               "seconds": .number(summary.seconds)]))
+        } else {
+            let rate = Double(summary.tokens - summary.resumedFromRows) / max(summary.seconds, 1e-9)
+            print("wrote \(out): \(summary.tokens) tokens × \(points.count) sites in \(fmt(summary.seconds, 1)) s (\(Int(rate)) tokens/s)"
+                  + (summary.resumedFromRows > 0 ? ", resumed after \(summary.resumedFromRows) tokens" : ""))
+        }
+    }
+}

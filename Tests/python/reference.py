@@ -1,0 +1,241 @@
+"""An independent NumPy (float64) implementation of SparseBridge's forward pass, written from
+DESIGN.md, used to check the Swift implementation hook by hook. Also a minimal safetensors
+reader/writer so the tests need nothing beyond numpy and h5py."""
+import json
+import math
+import struct
+
+import numpy as np
+
+# ---------------------------------------------------------------- safetensors
+
+_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I32": np.int32, "I64": np.int64}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    header, offset, blobs = {}, 0, []
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, arr in tensors.items():
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        blob = arr.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        for b in blobs:
+            f.write(b)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    out = {}
+    for name, e in header.items():
+        b, e_ = e["data_offsets"]
+        out[name] = np.frombuffer(data[8 + n + b: 8 + n + e_], dtype=_DTYPES[e["dtype"]]).reshape(e["shape"])
+    return out, meta
+
+
+# ---------------------------------------------------------------- config and weights
+
+NODE_LOCATIONS = ["attn_in", "attn_q", "attn_k", "attn_v", "attn_out", "mlp_in", "mlp_neuron", "mlp_out"]
+
+
+def full_config(cfg):
+    c = dict(vocab=128, norm="layer", activation="gelu", positional="learned", attention_sink=False,
+             bigram_table=False, afrac=1.0, afrac_locations=NODE_LOCATIONS, tied_unembed=False, bias=True,
+             norm_eps=1e-5)
+    c.update(cfg)
+    c.setdefault("d_head", c["d_model"] // c["n_head"])
+    return c
+
+
+def parameter_shapes(cfg):
+    """Our parameter names (dot form) and shapes, in file order."""
+    c = full_config(cfg)
+    d, a, f, v = c["d_model"], c["n_head"] * c["d_head"], c["d_mlp"], c["vocab"]
+    norm_bias = c["bias"] and c["norm"] == "layer"
+    shapes = {"embed.W_E": (v, d)}
+    if c["positional"] == "learned":
+        shapes["pos_embed.W_pos"] = (c["n_ctx"], d)
+    for l in range(c["n_layer"]):
+        p = f"blocks.{l}."
+        shapes[p + "ln1.w"] = (d,)
+        if norm_bias:
+            shapes[p + "ln1.b"] = (d,)
+        for m in "QKV":
+            shapes[p + f"attn.W_{m}"] = (d, a)
+        if c["bias"]:
+            for m in "QKV":
+                shapes[p + f"attn.b_{m}"] = (a,)
+        shapes[p + "attn.W_O"] = (a, d)
+        if c["bias"]:
+            shapes[p + "attn.b_O"] = (d,)
+        if c["attention_sink"]:
+            shapes[p + "attn.sink"] = (c["n_head"],)
+        shapes[p + "ln2.w"] = (d,)
+        if norm_bias:
+            shapes[p + "ln2.b"] = (d,)
+        shapes[p + "mlp.W_in"] = (d, f)
+        if c["bias"]:
+            shapes[p + "mlp.b_in"] = (f,)
+        shapes[p + "mlp.W_out"] = (f, d)
+        if c["bias"]:
+            shapes[p + "mlp.b_out"] = (d,)
+    shapes["ln_final.w"] = (d,)
+    if norm_bias:
+        shapes["ln_final.b"] = (d,)
+    if not c["tied_unembed"]:
+        shapes["unembed.W_U"] = (d, v)
+    if c["bias"]:
+        shapes["unembed.b_U"] = (v,)
+    if c["bigram_table"]:
+        shapes["bigram.table"] = (v, v)
+    return shapes
+
+
+def random_weights(cfg, seed):
+    """Weights large enough that attention is peaked and every nonlinearity matters."""
+    rng = np.random.default_rng(seed)
+    w = {}
+    for name, shape in parameter_shapes(cfg).items():
+        leaf = name.split(".")[-1]
+        if leaf in ("w",):
+            x = 1 + 0.2 * rng.standard_normal(shape)
+        elif leaf.startswith("b") or leaf == "sink":
+            x = 0.3 * rng.standard_normal(shape)
+        elif leaf == "table":
+            x = 0.5 * rng.standard_normal(shape)
+        elif leaf in ("W_E", "W_pos"):
+            x = rng.standard_normal(shape)
+        else:
+            x = rng.standard_normal(shape) * (1.5 / math.sqrt(shape[0]))
+        w[name] = x.astype(np.float32)
+    return w
+
+
+# ---------------------------------------------------------------- forward pass
+
+def _norm(c, x, g, b):
+    if c["norm"] == "layer":
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        y = (x - mu) / np.sqrt(var + c["norm_eps"]) * g
+        return y + b if b is not None else y
+    rms = np.sqrt((x ** 2).mean(-1, keepdims=True) + c["norm_eps"])
+    return x / rms * g
+
+
+def _act(c, x):
+    if c["activation"] == "relu":
+        return np.maximum(x, 0)
+    if c["activation"] == "gelu":
+        erf = np.vectorize(math.erf)
+        return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _topk(c, loc, x):
+    if c["afrac"] >= 1 or loc not in c["afrac_locations"]:
+        return x
+    width = x.shape[-1]
+    k = max(1, int(math.floor(c["afrac"] * width)))
+    flat = x.reshape(-1, width)
+    order = np.argsort(-np.abs(flat), axis=1, kind="stable")[:, :k]
+    out = np.zeros_like(flat)
+    np.put_along_axis(out, order, np.take_along_axis(flat, order, axis=1), axis=1)
+    return out.reshape(x.shape)
+
+
+def forward(cfg, weights, tokens):
+    """tokens [B, T] → dict of hook name → float64 array shaped per batch ([B, T, …])."""
+    c = full_config(cfg)
+    W = {k: v.astype(np.float64) for k, v in weights.items()}
+    B, T = tokens.shape
+    H, dh = c["n_head"], c["d_head"]
+    get = W.get
+    hooks = {}
+    embed = W["embed.W_E"][tokens]
+    hooks["hook_embed"] = embed
+    resid = embed.copy()
+    if c["positional"] == "learned":
+        pos = np.broadcast_to(W["pos_embed.W_pos"][:T], (B, T, c["d_model"]))
+        hooks["hook_pos_embed"] = pos
+        resid = resid + pos
+    causal = np.tril(np.ones((T, T), dtype=bool))
+    for l in range(c["n_layer"]):
+        p = f"blocks.{l}."
+        hooks[p + "hook_resid_pre"] = resid
+        a = _topk(c, "attn_in", _norm(c, resid, W[p + "ln1.w"], get(p + "ln1.b")))
+        hooks[p + "ln1.hook_normalized"] = a
+        qkv = {}
+        for m, loc in (("Q", "attn_q"), ("K", "attn_k"), ("V", "attn_v")):
+            y = a @ W[p + f"attn.W_{m}"]
+            if c["bias"]:
+                y = y + W[p + f"attn.b_{m}"]
+            y = _topk(c, loc, y)
+            qkv[m] = y.reshape(B, T, H, dh)
+            hooks[p + f"attn.hook_{m.lower()}"] = qkv[m]
+        scores = np.einsum("bihd,bjhd->bhij", qkv["Q"], qkv["K"]) / math.sqrt(dh)
+        scores = np.where(causal, scores, -np.inf)
+        m = scores.max(-1, keepdims=True)
+        if c["attention_sink"]:
+            sink = W[p + "attn.sink"].reshape(1, H, 1, 1)
+            m = np.maximum(m, sink)
+            e = np.exp(scores - m)
+            pattern = e / (e.sum(-1, keepdims=True) + np.exp(sink - m))
+        else:
+            e = np.exp(scores - m)
+            pattern = e / e.sum(-1, keepdims=True)
+        hooks[p + "attn.hook_pattern"] = pattern
+        z = np.einsum("bhij,bjhd->bihd", pattern, qkv["V"])
+        hooks[p + "attn.hook_z"] = z
+        attn_out = z.reshape(B, T, H * dh) @ W[p + "attn.W_O"]
+        if c["bias"]:
+            attn_out = attn_out + W[p + "attn.b_O"]
+        attn_out = _topk(c, "attn_out", attn_out)
+        hooks[p + "hook_attn_out"] = attn_out
+        resid = _topk(c, "resid_post_attn", resid + attn_out)
+        hooks[p + "hook_resid_mid"] = resid
+        u = _topk(c, "mlp_in", _norm(c, resid, W[p + "ln2.w"], get(p + "ln2.b")))
+        hooks[p + "ln2.hook_normalized"] = u
+        pre = u @ W[p + "mlp.W_in"]
+        if c["bias"]:
+            pre = pre + W[p + "mlp.b_in"]
+        hooks[p + "mlp.hook_pre"] = pre
+        post = _topk(c, "mlp_neuron", _act(c, pre))
+        hooks[p + "mlp.hook_post"] = post
+        out = post @ W[p + "mlp.W_out"]
+        if c["bias"]:
+            out = out + W[p + "mlp.b_out"]
+        out = _topk(c, "mlp_out", out)
+        hooks[p + "hook_mlp_out"] = out
+        resid = _topk(c, "resid_post_mlp", resid + out)
+        hooks[p + "hook_resid_post"] = resid
+    x = _norm(c, resid, W["ln_final.w"], get("ln_final.b"))
+    hooks["ln_final.hook_normalized"] = x
+    logits = x @ (W["embed.W_E"].T if c["tied_unembed"] else W["unembed.W_U"])
+    if c["bias"]:
+        logits = logits + W["unembed.b_U"]
+    if c["bigram_table"]:
+        logits = logits + W["bigram.table"][tokens]
+    hooks["logits"] = logits
+    return hooks
+
+
+def as_rows(name, value, cfg):
+    """A per-batch hook value in the activation file's row layout [B·T, width]."""
+    c = full_config(cfg)
+    if name.endswith("hook_pattern"):  # [B, H, Tq, Tk] → rows per query token: [B·Tq, H·Tk]
+        B, H, T, _ = value.shape
+        return value.transpose(0, 2, 1, 3).reshape(B * T, H * T)
+    B, T = value.shape[:2]
+    return value.reshape(B * T, -1)
