@@ -40,7 +40,13 @@ test: deps venv
 	swift test -c release --skip-build
 	$(PY) -m pytest -q Tests/python
 
-bench: build
+# PyTorch for the benchmark peers (a large download, so only for `make bench`).
+.venv-bench/.ready:
+	python3 -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q --disable-pip-version-check torch numpy
+	touch $@
+
+bench: build .venv-bench/.ready
 	bash benchmarks/run.sh
 
 clean:

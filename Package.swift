@@ -6,7 +6,7 @@ let package = Package(
     name: "SparseBridge",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Bridges"]),
+        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Bridges"]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
     ],
     dependencies: [
@@ -23,9 +23,10 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CLinAlg", "CKernels"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Transformers", dependencies: ["Tensors", "HDF5"]),
-        .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers"]),
+        .target(name: "Training", dependencies: ["Tensors", "HDF5", "Transformers"]),
+        .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training"]),
         .executableTarget(name: "sparsebridge", dependencies: [
-            "Tensors", "HDF5", "Transformers", "Bridges",
+            "Tensors", "HDF5", "Transformers", "Training", "Bridges",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

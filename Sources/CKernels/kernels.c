@@ -90,3 +90,10 @@ void sb_gelu_erf(float *p, long n) { DISPATCH(sb_gelu_erf, p, n) }
 void sb_gelu_tanh(float *p, long n) { DISPATCH(sb_gelu_tanh, p, n) }
 float sb_expf(float x) { DISPATCH(sb_expf, x) }
 float sb_erff(float x) { DISPATCH(sb_erff, x) }
+float sb_softmax_backward(const float *p, float *dp, long n) { DISPATCH(sb_softmax_backward, p, dp, n) }
+void sb_gelu_erf_backward(const float *x, float *g, long n) { DISPATCH(sb_gelu_erf_backward, x, g, n) }
+void sb_gelu_tanh_backward(const float *x, float *g, long n) { DISPATCH(sb_gelu_tanh_backward, x, g, n) }
+void sb_norm_backward(const float *x, const float *dy, const float *gain, float mean, float rstd, long n, int layer,
+                      float *dx, float *dgain, float *dbias) {
+    DISPATCH(sb_norm_backward, x, dy, gain, mean, rstd, n, layer, dx, dgain, dbias)
+}

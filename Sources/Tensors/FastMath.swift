@@ -6,7 +6,7 @@ import CKernels
 /// exp(x), relative error about 2e-7; 0 below −87.3; inputs above 88 give exp(88).
 @inlinable public func fastExp(_ x: Float) -> Float { sb_expf(x) }
 
-/// erf(x), absolute error ≤ 1.5e-7.
+/// erf(x), absolute error ≤ 2e-7.
 @inlinable public func fastErf(_ x: Float) -> Float { sb_erff(x) }
 
 /// tanh(x) = 1 − 2 / (exp(2x) + 1), saturating cleanly at ±1.

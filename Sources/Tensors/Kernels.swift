@@ -69,9 +69,15 @@ public enum Kernels {
     }
 
     /// AbsTopK in place: each row keeps its `k` entries of largest magnitude and zeroes the rest.
-    /// Ties at the threshold go to the lower index, so exactly `k` survive.
-    public static func absTopK(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, k: Int) {
-        if k >= width { return }
+    /// Ties at the threshold go to the lower index, so exactly `k` survive. With `mask`, writes
+    /// 1 where an entry was kept and 0 where it was dropped (the backward pass lets gradients
+    /// through the kept entries only).
+    public static func absTopK(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, k: Int,
+                               mask: UnsafeMutablePointer<Float>? = nil) {
+        if k >= width {
+            mask?.update(repeating: 1, count: rows * width)
+            return
+        }
         Parallel.forRange(rows, minimumPerThread: 32) { range in
             var scratch = [Float](repeating: 0, count: width)
             for r in range {
@@ -83,9 +89,10 @@ public enum Kernels {
                 var tiesLeft = k - above
                 for j in 0..<width {
                     let a = abs(row[j])
-                    if a > threshold { continue }
-                    if a == threshold && tiesLeft > 0 { tiesLeft -= 1; continue }
-                    row[j] = 0
+                    var keep = a > threshold
+                    if !keep && a == threshold && tiesLeft > 0 { tiesLeft -= 1; keep = true }
+                    if !keep { row[j] = 0 }
+                    mask?[r * width + j] = keep ? 1 : 0
                 }
             }
         }

@@ -20,3 +20,34 @@ public enum VectorOps {
     @inlinable public static func gelu(_ p: UnsafeMutablePointer<Float>, _ n: Int) { sb_gelu_erf(p, n) }
     @inlinable public static func geluTanh(_ p: UnsafeMutablePointer<Float>, _ n: Int) { sb_gelu_tanh(p, n) }
 }
+
+extension VectorOps {
+    /// Softmax backward on one row: dp ← p · (dp − ρ) with ρ = Σ p·dp; returns ρ.
+    @discardableResult
+    @inlinable public static func softmaxBackward(_ p: UnsafePointer<Float>, _ dp: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+        sb_softmax_backward(p, dp, n)
+    }
+}
+
+extension VectorOps {
+    /// Norm backward on one row (`layer`: LayerNorm, else RMSNorm): adds d loss/dx into `dx`,
+    /// dy ⊙ x̂ into `dGain` and dy into `dBias`.
+    @inlinable public static func normBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, gain: UnsafePointer<Float>,
+                                               mean: Float, rstd: Float, width: Int, layer: Bool,
+                                               dx: UnsafeMutablePointer<Float>, dGain: UnsafeMutablePointer<Float>,
+                                               dBias: UnsafeMutablePointer<Float>?) {
+        sb_norm_backward(x, dy, gain, mean, rstd, width, layer ? 1 : 0, dx, dGain, dBias)
+    }
+
+    /// g ← g · act'(x) for the MLP activation.
+    public static func activationBackward(_ kind: ActivationKind, x: UnsafePointer<Float>, gradient g: UnsafeMutablePointer<Float>, count n: Int) {
+        Parallel.forRange(n, minimumPerThread: 16_384) { r in
+            let xs = x + r.lowerBound, gs = g + r.lowerBound
+            switch kind {
+            case .gelu: sb_gelu_erf_backward(xs, gs, r.count)
+            case .geluTanh: sb_gelu_tanh_backward(xs, gs, r.count)
+            case .relu: for i in 0..<r.count where xs[i] <= 0 { gs[i] = 0 }
+            }
+        }
+    }
+}

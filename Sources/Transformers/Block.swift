@@ -26,7 +26,9 @@ extension Transformer {
         }
         func sparsify(_ location: AbsTopKLocation, _ x: Tensor) {
             let width = x.shape.last!
-            if let k = c.absTopK(location, width: width) { Kernels.absTopK(x.data, rows: n, width: width, k: k) }
+            guard let k = c.absTopK(location, width: width) else { return }
+            let mask = state.keepActivations ? acts.maskBuffer(location, shape: [n, width]).data : nil
+            Kernels.absTopK(x.data, rows: n, width: width, k: k, mask: mask)
         }
 
         guard try hook(.residPre(l), resid) else { return false }

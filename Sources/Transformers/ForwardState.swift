@@ -21,6 +21,8 @@ public final class LayerActivations {
     public let mlpOut: Tensor       // [N, d_model]
     /// [B, n_head, T, T], allocated on first need (kept mode, or a pattern hook).
     public private(set) var pattern: Tensor?
+    /// AbsTopK keep masks (1 = kept) per location, recorded in kept mode for the backward pass.
+    public private(set) var masks: [AbsTopKLocation: Tensor] = [:]
 
     init(config c: ModelConfig, batch b: Int, seqLen t: Int, kept: Bool) {
         let n = b * t, d = c.dModel, a = c.attentionWidth
@@ -32,6 +34,13 @@ public final class LayerActivations {
         ln2Out = Tensor(zeros: [n, d]); ln2Mean = Tensor(zeros: [n]); ln2Rstd = Tensor(zeros: [n])
         mlpPre = Tensor(zeros: [n, c.dMLP]); mlpPost = Tensor(zeros: [n, c.dMLP])
         mlpOut = Tensor(zeros: [n, d])
+    }
+
+    func maskBuffer(_ location: AbsTopKLocation, shape: [Int]) -> Tensor {
+        if let m = masks[location] { return m }
+        let m = Tensor(zeros: shape)
+        masks[location] = m
+        return m
     }
 
     func patternBuffer(config c: ModelConfig, batch b: Int, seqLen t: Int) -> Tensor {

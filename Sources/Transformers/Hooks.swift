@@ -53,7 +53,7 @@ public final class Hooks {
         }
     }
 
-    func run(_ point: HookPoint, _ activation: Tensor, batch: Int, seqLen: Int,
+    public func run(_ point: HookPoint, _ activation: Tensor, batch: Int, seqLen: Int,
              tokens: UnsafeBufferPointer<Int32>) throws {
         guard let list = functions[point] else { return }
         let ctx = HookContext(point: point, activation: activation, batch: batch, seqLen: seqLen, tokens: tokens)

@@ -158,9 +158,9 @@ struct CaptureTests {
         let fx = try CaptureFixture()
         let plain = fx.dir.file("plain.h5"), zipped = fx.dir.file("zipped.h5")
         var c1 = try fx.corpus(), c2 = try fx.corpus()
-        try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &c1,
+        _ = try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &c1,
                         request: CaptureRequest(sites: captureSites, tokens: 48, seqLen: 8, batch: 4, outPath: plain))
-        try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &c2,
+        _ = try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &c2,
                         request: CaptureRequest(sites: captureSites, tokens: 48, seqLen: 8, batch: 4, gzip: 4, outPath: zipped))
         try expectSameActivations(plain, zipped, sites: captureSites)
     }
@@ -169,8 +169,8 @@ struct CaptureTests {
     static func uninterrupted(_ fx: CaptureFixture) throws -> String {
         let path = fx.dir.file("whole.h5")
         var corpus = try fx.corpus()
-        try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &corpus,
-                        request: CaptureRequest(sites: captureSites, tokens: 96, seqLen: 8, batch: 2, outPath: path))
+        _ = try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &corpus,
+                            request: CaptureRequest(sites: captureSites, tokens: 96, seqLen: 8, batch: 2, outPath: path))
         return path
     }
 
@@ -358,7 +358,7 @@ struct TextCorpusTests {
         let error = #expect(throws: ModelError.self) { _ = try corpus.next(4) }
         guard case .badFile(let file, let message)? = error else { Issue.record("expected badFile"); return }
         #expect(file == path)
-        #expect(message.contains("U+F6") && message.contains("position 16") && message.contains("line 2, column 8"))
+        #expect(message.contains("U+F6") && message.contains("byte 16") && message.contains("line 2, column 8"))
         #expect(throws: ModelError.self) { _ = try TextCorpus(path: dir.file("missing.txt"), tokenizer: CharTokenizer()) }
     }
 }

@@ -81,6 +81,31 @@ struct BLASTests {
         #expect(maxScaledError(window, windowRef) < 2e-6)
     }
 
+    @Test("large products split across threads match the Float64 loop",
+          arguments: [(160, 130, 101), (100, 170, 130)], [false, true])
+    func largeGemm(shape: (Int, Int, Int), transA: Bool) {
+        let (m, n, k) = shape
+        #expect(m * n * k >= 1 << 21)  // large enough to be split
+        for transB in [false, true] {
+            let (aRows, aCols) = transA ? (k, m) : (m, k)
+            let (bRows, bCols) = transB ? (n, k) : (k, n)
+            let a = randomArray(aRows * aCols, seed: 4), b = randomArray(bRows * bCols, seed: 5)
+            var c = randomArray(m * n, seed: 6)
+            let expected = referenceGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5,
+                                         a: a, lda: aCols, b: b, ldb: bCols, beta: 1, c: c, ldc: n)
+            withThreadCountLock {
+                let saved = Parallel.threads
+                defer { Parallel.threads = saved }
+                Parallel.threads = 3
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, lda: aCols,
+                              b: bp.baseAddress!, ldb: bCols, beta: 1, c: cp.baseAddress!, ldc: n)
+                } } }
+            }
+            #expect(maxScaledError(c, expected) < 1e-5, "transB \(transB)")
+        }
+    }
+
     @Test("gemm with k = 0 scales C by beta")
     func gemmEmptySum() {
         var c: [Float] = [1, 2, 3, 4, 5, 6]

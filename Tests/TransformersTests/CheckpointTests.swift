@@ -11,7 +11,8 @@ func savedModel(_ config: ModelConfig, seed: UInt64, in dir: TemporaryDirectory,
                 provenance: JSONValue = .object(["recipe": .string("test"), "seed": .number(7)])) throws -> (path: String, loaded: LoadedModel, original: Transformer) {
     let model = try randomModel(config, seed: seed)
     let path = dir.file(name)
-    try ModelFile.save(model, tokenizer: CharTokenizer(), provenance: provenance, to: path)
+    let tokenizer: Tokenizer = config.vocab >= 128 ? CharTokenizer() : IDsOnlyTokenizer(vocabSize: config.vocab)
+    try ModelFile.save(model, tokenizer: tokenizer, provenance: provenance, to: path)
     return (path, try ModelFile.load(path), model)
 }
 
@@ -35,7 +36,11 @@ struct ModelFileTests {
         let (path, loaded, original) = try savedModel(named.config, seed: 5, in: dir, provenance: provenance)
         expectSameWeights(original.weights, loaded.model.weights)
         #expect(loaded.model.config == named.config)
-        #expect(loaded.tokenizer is CharTokenizer)
+        if named.config.vocab >= 128 {
+            #expect(loaded.tokenizer is CharTokenizer)
+        } else {
+            #expect(loaded.tokenizer is IDsOnlyTokenizer && loaded.tokenizer.vocabSize == named.config.vocab)
+        }
         #expect(loaded.provenance == provenance)
         #expect(loaded.path == path)
         // The file is self-describing for h5py users.
@@ -131,6 +136,15 @@ struct ModelFileTests {
         #expect(shape?.description.contains("ln_final/b") == true && shape?.description.contains("[15]") == true)
     }
 
+    @Test("a tokenizer larger than the model's vocabulary is refused")
+    func tokenizerTooLarge() throws {
+        let dir = TemporaryDirectory("model")
+        let path = dir.file("small.h5")
+        try ModelFile.save(try randomModel(TestConfigs.mixed, seed: 1), tokenizer: CharTokenizer(), provenance: .null, to: path)
+        let error = #expect(throws: ModelError.self) { _ = try ModelFile.load(path) }
+        #expect(error == .badFile(path: path, "tokenizer vocabulary 128 exceeds the model's vocab 50"))
+    }
+
     @Test("a bad config attribute is reported against the file")
     func badConfig() throws {
         let dir = TemporaryDirectory("model")
@@ -155,7 +169,7 @@ struct SafetensorsTests {
         try SafetensorsCheckpoint.export(loaded, layout: .sparsebridge, to: path)
         let back = try SafetensorsCheckpoint.load(path)
         expectSameWeights(original.weights, back.model.weights)
-        #expect(back.tokenizer is CharTokenizer)
+        #expect(back.tokenizer.json == loaded.tokenizer.json)
         #expect(back.provenance == loaded.provenance)
         // The raw file names tensors with dots and holds F32.
         let raw = try SafetensorsFile(path: path)

@@ -358,7 +358,7 @@ struct ForwardTests {
 
 /// Serialises changes of the process-wide thread count across test targets (see TensorsTests).
 func withThreadCountLock<R>(_ body: () throws -> R) rethrows -> R {
-    let fd = open(NSTemporaryDirectory() + "/sparsebridge-tests-threads.lock", O_CREAT | O_RDWR, 0o644)
+    let fd = open(NSTemporaryDirectory() + "/sparsebridge-tests-threads.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
     precondition(fd >= 0, "cannot open the test lock file")
     flock(fd, LOCK_EX)
     defer { flock(fd, LOCK_UN); close(fd) }

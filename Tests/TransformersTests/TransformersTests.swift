@@ -201,7 +201,7 @@ struct HookPointTests {
             let sites = try HookPoint.parseList("resid", config: c)
             #expect(sites.count == 2 * nLayer + 1)
             #expect(sites == (0..<nLayer).flatMap { [HookPoint.residPre($0), .residMid($0)] } + [.residPost(nLayer - 1)])
-            #expect(try HookPoint.parseList("bridge", config: c) == sites)
+            #expect(try HookPoint.parseList("resid,0.resid_in,hook_embed", config: c) == sites + [.embed])
             #expect(try HookPoint.parseList("all", config: c).count == 2 + 14 * nLayer + 2)
         }
         let list = try HookPoint.parseList("0.resid_in,blocks.1.attn.hook_q,blocks.0.hook_resid_pre,final_resid", config: Self.config)

@@ -155,27 +155,37 @@ def _topk(c, loc, x):
     return out.reshape(x.shape)
 
 
-def forward(cfg, weights, tokens):
-    """tokens [B, T] → dict of hook name → float64 array shaped per batch ([B, T, …])."""
+def forward(cfg, weights, tokens, perturb=None):
+    """tokens [B, T] → dict of hook name → float64 array shaped per batch ([B, T, …]).
+    `perturb` maps hook names to arrays added to the activation at that hook (for finite
+    differences with respect to activations)."""
     c = full_config(cfg)
+    perturb = perturb or {}
+
+    class Recorder(dict):
+        def __setitem__(self, name, value):
+            if name in perturb:
+                value = value + perturb[name]
+            super().__setitem__(name, value)
+
     W = {k: v.astype(np.float64) for k, v in weights.items()}
     B, T = tokens.shape
     H, dh = c["n_head"], c["d_head"]
     get = W.get
-    hooks = {}
-    embed = W["embed.W_E"][tokens]
-    hooks["hook_embed"] = embed
-    resid = embed.copy()
+    hooks = Recorder()
+    hooks["hook_embed"] = W["embed.W_E"][tokens]
+    resid = hooks["hook_embed"].copy()
     if c["positional"] == "learned":
-        pos = np.broadcast_to(W["pos_embed.W_pos"][:T], (B, T, c["d_model"]))
-        hooks["hook_pos_embed"] = pos
-        resid = resid + pos
+        hooks["hook_pos_embed"] = np.broadcast_to(W["pos_embed.W_pos"][:T], (B, T, c["d_model"]))
+        resid = resid + hooks["hook_pos_embed"]
     causal = np.tril(np.ones((T, T), dtype=bool))
     for l in range(c["n_layer"]):
         p = f"blocks.{l}."
         hooks[p + "hook_resid_pre"] = resid
+        resid = hooks[p + "hook_resid_pre"]
         a = _topk(c, "attn_in", _norm(c, resid, W[p + "ln1.w"], get(p + "ln1.b")))
         hooks[p + "ln1.hook_normalized"] = a
+        a = hooks[p + "ln1.hook_normalized"]
         qkv = {}
         for m, loc in (("Q", "attn_q"), ("K", "attn_k"), ("V", "attn_v")):
             y = a @ W[p + f"attn.W_{m}"]
@@ -184,6 +194,7 @@ def forward(cfg, weights, tokens):
             y = _topk(c, loc, y)
             qkv[m] = y.reshape(B, T, H, dh)
             hooks[p + f"attn.hook_{m.lower()}"] = qkv[m]
+            qkv[m] = hooks[p + f"attn.hook_{m.lower()}"]
         scores = np.einsum("bihd,bjhd->bhij", qkv["Q"], qkv["K"]) / math.sqrt(dh)
         scores = np.where(causal, scores, -np.inf)
         m = scores.max(-1, keepdims=True)
@@ -196,38 +207,49 @@ def forward(cfg, weights, tokens):
             e = np.exp(scores - m)
             pattern = e / e.sum(-1, keepdims=True)
         hooks[p + "attn.hook_pattern"] = pattern
+        pattern = hooks[p + "attn.hook_pattern"]
         z = np.einsum("bhij,bjhd->bihd", pattern, qkv["V"])
         hooks[p + "attn.hook_z"] = z
+        z = hooks[p + "attn.hook_z"]
         attn_out = z.reshape(B, T, H * dh) @ W[p + "attn.W_O"]
         if c["bias"]:
             attn_out = attn_out + W[p + "attn.b_O"]
         attn_out = _topk(c, "attn_out", attn_out)
         hooks[p + "hook_attn_out"] = attn_out
+        attn_out = hooks[p + "hook_attn_out"]
         resid = _topk(c, "resid_post_attn", resid + attn_out)
         hooks[p + "hook_resid_mid"] = resid
+        resid = hooks[p + "hook_resid_mid"]
         u = _topk(c, "mlp_in", _norm(c, resid, W[p + "ln2.w"], get(p + "ln2.b")))
         hooks[p + "ln2.hook_normalized"] = u
+        u = hooks[p + "ln2.hook_normalized"]
         pre = u @ W[p + "mlp.W_in"]
         if c["bias"]:
             pre = pre + W[p + "mlp.b_in"]
         hooks[p + "mlp.hook_pre"] = pre
+        pre = hooks[p + "mlp.hook_pre"]
         post = _topk(c, "mlp_neuron", _act(c, pre))
         hooks[p + "mlp.hook_post"] = post
+        post = hooks[p + "mlp.hook_post"]
         out = post @ W[p + "mlp.W_out"]
         if c["bias"]:
             out = out + W[p + "mlp.b_out"]
         out = _topk(c, "mlp_out", out)
         hooks[p + "hook_mlp_out"] = out
+        out = hooks[p + "hook_mlp_out"]
         resid = _topk(c, "resid_post_mlp", resid + out)
         hooks[p + "hook_resid_post"] = resid
+        resid = hooks[p + "hook_resid_post"]
     x = _norm(c, resid, W["ln_final.w"], get("ln_final.b"))
     hooks["ln_final.hook_normalized"] = x
+    x = hooks["ln_final.hook_normalized"]
     logits = x @ (W["embed.W_E"].T if c["tied_unembed"] else W["unembed.W_U"])
     if c["bias"]:
         logits = logits + W["unembed.b_U"]
     if c["bigram_table"]:
         logits = logits + W["bigram.table"][tokens]
     hooks["logits"] = logits
+    logits = hooks["logits"]
     return hooks
 
 

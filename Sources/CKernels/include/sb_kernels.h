@@ -16,12 +16,22 @@ float sb_exp_shifted_sum(float *p, long n, float shift);
 void sb_scale(float *p, long n, float s);
 /// p[i] ← exp(p[i]).
 void sb_exp(float *p, long n);
-/// p[i] ← erf(p[i]) (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7).
+/// p[i] ← erf(p[i]) (series below |x| = 1.05, else Abramowitz & Stegun 7.1.26; |error| ≤ 2e-7).
 void sb_erf(float *p, long n);
 /// p[i] ← p[i] · Φ(p[i]), the exact (erf) GELU.
 void sb_gelu_erf(float *p, long n);
 /// p[i] ← GPT-2's tanh-approximated GELU.
 void sb_gelu_tanh(float *p, long n);
+
+/// Softmax backward on one row: with ρ = Σ p·dp, dp ← p · (dp − ρ); returns ρ.
+float sb_softmax_backward(const float *p, float *dp, long n);
+/// g ← g · gelu'(x), exact (erf) form and tanh form.
+void sb_gelu_erf_backward(const float *x, float *g, long n);
+void sb_gelu_tanh_backward(const float *x, float *g, long n);
+/// Norm backward on one row of width n (layer = 1: LayerNorm, 0: RMSNorm with mean 0):
+/// adds d loss/dx into dx, dy ⊙ x̂ into dgain and dy into dbias (if not NULL).
+void sb_norm_backward(const float *x, const float *dy, const float *gain, float mean, float rstd, long n, int layer,
+                      float *dx, float *dgain, float *dbias);
 
 /// Scalar forms of the same functions.
 float sb_expf(float x);

@@ -1,0 +1,75 @@
+// One block backwards, bottom to top: the mirror of Transformers/Block.swift.
+//
+// On entry dResid = d loss / d resid_post(l); on exit dResid = d loss / d resid_pre(l).
+// Every product Y = X · W + b gives dW += Xᵀ · dY, db += Σ_rows dY, dX = dY · Wᵀ.
+
+import Tensors
+import Transformers
+
+extension BackwardPass {
+    func blockBackward(_ l: Int, model: Transformer, state s: ForwardState, grads: TransformerWeights,
+                       hooks: Hooks?, hook: (HookPoint, Tensor) throws -> Void) throws {
+        let c = config, w = model.weights.blocks[l], g = grads.blocks[l], acts = s.layer(l)
+        let n = batch * seqLen, f = c.dMLP
+
+        try hook(.residPost(l), dResid)
+        applyMask(.residPostMLP, acts, dResid)
+
+        // MLP output: mlp_out = post · W_out + b_out, added to the stream.     [N, d_model]
+        dWrite.copy(from: dResid)
+        try hook(.mlpOut(l), dWrite)
+        applyMask(.mlpOut, acts, dWrite)
+        matmul(acts.mlpPost, dWrite, into: g.W_out, transposeA: true, accumulate: true)
+        addColumnSums(dWrite, into: g.b_out)
+        matmul(dWrite, w.W_out, into: dHidden, transposeB: true)             // [N, d_mlp]
+        try hook(.mlpPost(l), dHidden)
+        applyMask(.mlpNeuron, acts, dHidden)
+
+        // Neurons: post = act(pre), pre = ln2 · W_in + b_in.
+        VectorOps.activationBackward(c.activation, x: acts.mlpPre.data, gradient: dHidden.data, count: n * f)
+        try hook(.mlpPre(l), dHidden)
+        matmul(acts.ln2Out, dHidden, into: g.W_in, transposeA: true, accumulate: true)
+        addColumnSums(dHidden, into: g.b_in)
+        matmul(dHidden, w.W_in, into: dLn, transposeB: true)                 // [N, d_model]
+        try hook(.ln2Normalized(l), dLn)
+        applyMask(.mlpIn, acts, dLn)
+        normBackward(dLn, x: acts.residMid, mean: acts.ln2Mean, rstd: acts.ln2Rstd, gain: w.ln2Gain,
+                     dGain: g.ln2Gain, dBias: g.ln2Bias)
+
+        try hook(.residMid(l), dResid)
+        applyMask(.residPostAttn, acts, dResid)
+
+        // Attention output: attn_out = z · W_O + b_O, added to the stream.     [N, d_model]
+        dWrite.copy(from: dResid)
+        try hook(.attnOut(l), dWrite)
+        applyMask(.attnOut, acts, dWrite)
+        matmul(acts.z, dWrite, into: g.W_O, transposeA: true, accumulate: true)
+        addColumnSums(dWrite, into: g.b_O)
+        matmul(dWrite, w.W_O, into: dZ, transposeB: true)                     // [N, n_head·d_head]
+        try hook(.z(l), dZ)
+
+        // Through the attention pattern to queries, keys and values.
+        try withoutActuallyEscaping(hook) { hook in
+            let patternHook: ((Tensor) throws -> Void)? = (hooks?.contains(.pattern(l)) ?? false)
+                ? { try hook(.pattern(l), $0) } : nil
+            try attentionBackward(acts: acts, sink: w.sink, dSink: g.sink, patternHook: patternHook)
+        }
+
+        // q, k, v = ln1 · W + b.
+        dLn.fill(0)
+        for (dOut, W, dW, dB, location, point) in [(dQ, w.W_Q, g.W_Q, g.b_Q, AbsTopKLocation.attnQ, HookPoint.q(l)),
+                                                   (dK, w.W_K, g.W_K, g.b_K, .attnK, .k(l)),
+                                                   (dV, w.W_V, g.W_V, g.b_V, .attnV, .v(l))] {
+            try hook(point, dOut)
+            applyMask(location, acts, dOut)
+            matmul(acts.ln1Out, dOut, into: dW, transposeA: true, accumulate: true)
+            addColumnSums(dOut, into: dB)
+            matmul(dOut, W, into: dLn, transposeB: true, accumulate: true)
+        }
+        try hook(.ln1Normalized(l), dLn)
+        applyMask(.attnIn, acts, dLn)
+        normBackward(dLn, x: acts.residPre, mean: acts.ln1Mean, rstd: acts.ln1Rstd, gain: w.ln1Gain,
+                     dGain: g.ln1Gain, dBias: g.ln1Bias)
+        try hook(.residPre(l), dResid)
+    }
+}

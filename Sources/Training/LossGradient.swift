@@ -1,0 +1,28 @@
+// The gradient of the mean next-token cross-entropy on a batch, with respect to every
+// parameter and to chosen hook sites: one kept forward pass, one backward pass.
+
+import Tensors
+import Transformers
+
+public struct LossGradient {
+    public let loss: Double
+    public let parameters: TransformerWeights
+    /// d loss / d activation per requested site, [B, T, …] as the hook sees it.
+    public let sites: [HookPoint: Tensor]
+
+    /// `tokens` holds `batch` sequences of `seqLen + 1` tokens (inputs and their next tokens).
+    public static func compute(model: Transformer, tokens: [Int32], batch: Int, seqLen: Int,
+                               sites: [HookPoint] = []) throws -> LossGradient {
+        let (inputs, targets) = CrossEntropy.split(tokens, batch: batch, seqLen: seqLen)
+        let state = try model.forward(tokens: inputs, batch: batch, seqLen: seqLen, keepActivations: true)
+        let dLogits = Tensor(zeros: state.logits.shape)
+        let (loss, _) = CrossEntropy.loss(logits: state.logits, targets: targets, gradient: dLogits)
+        let grads = try TransformerWeights(zerosLike: model.weights)
+        let hooks = Hooks()
+        var captured: [HookPoint: Tensor] = [:]
+        for site in sites { hooks.add(site) { captured[site] = $0.activation.copy() } }
+        try BackwardPass(config: model.config, batch: batch, seqLen: seqLen)
+            .run(model: model, state: state, dLogits: dLogits, grads: grads, hooks: hooks)
+        return LossGradient(loss: loss, parameters: grads, sites: captured)
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Benchmarks beside their PyTorch peers, same model weights, same thread counts, in one run.
+# Prints a table of tokens/s and the ratio to the faster of the two PyTorch runs (plain, and
+# with glibc malloc tuned, which helps PyTorch a lot here). Needs `make bench` (builds, and
+# installs PyTorch in .venv-bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=.build/release
+PY=.venv-bench/bin/python
+WORK=$(mktemp -d /tmp/sparsebridge-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+MALLOC=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=8589934592 MALLOC_TOP_PAD_=1073741824)
+
+echo "# $($B/sparsebridge --version | tail -1)"
+echo "# PyTorch $($PY -c 'import torch; print(torch.__version__)'), $(nproc) cores"
+$PY - "$WORK" <<'PY'
+import json, sys
+w = sys.argv[1]
+json.dump({"n_layer": 4, "d_model": 256, "n_head": 8, "d_mlp": 1024, "n_ctx": 256, "vocab": 128}, open(f"{w}/D.json", "w"))
+json.dump({"n_layer": 4, "d_model": 1024, "n_head": 16, "d_mlp": 4096, "n_ctx": 256, "vocab": 128}, open(f"{w}/S.json", "w"))
+PY
+results="$WORK/results.jsonl"
+for cfg in D S; do
+    $B/sparsebridge init --config "$WORK/$cfg.json" --seed 1 --out "$WORK/$cfg.h5" >/dev/null
+    $B/sparsebridge export --model "$WORK/$cfg.h5" --out "$WORK/$cfg.safetensors" >/dev/null
+    iters=$([ $cfg = D ] && echo 8 || echo 3)
+    for t in 1 2; do
+        $B/sparsebridge-bench-forward "$WORK/$cfg.h5" --threads $t --iters $iters --capture "$WORK" \
+            | sed "s/^{/{\"config\": \"$cfg\", /" >> "$results"
+        $PY benchmarks/peers/forward_torch.py "$WORK/$cfg.safetensors" --threads $t --iters $iters \
+            | sed "s/^{/{\"config\": \"$cfg\", /" >> "$results"
+        env "${MALLOC[@]}" $PY benchmarks/peers/forward_torch.py "$WORK/$cfg.safetensors" --threads $t --iters $iters \
+            --label pytorch-malloc | sed "s/^{/{\"config\": \"$cfg\", /" >> "$results"
+    done
+done
+$PY benchmarks/report.py "$results"
