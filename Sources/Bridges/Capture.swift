@@ -113,26 +113,11 @@ public enum Capture {
         let tokensDS = try file.openDataset("tokens")
         let siteDS = try Dictionary(uniqueKeysWithValues: r.sites.map { ($0, try file.openDataset("sites/" + $0.name)) })
 
-        // Each site's hook appends its rows to the file; patterns are reordered per query token.
+        // Hooks copy each site into a staging set; a writer thread stores the set while the
+        // next batch computes (two sets, so compute and disk overlap).
+        let writer = BatchWriter(sites: r.sites, config: c, batch: r.batch, seqLen: t)
         let hooks = Hooks()
-        var rowStart = 0
-        var staging: Tensor?
-        for site in r.sites {
-            hooks.add(site) { ctx in
-                let ds = siteDS[site]!
-                if case .pattern = site {
-                    let b = ctx.batch, h = c.nHead
-                    let stage = staging?.count == b * t * h * t ? staging! : Tensor(zeros: [b * t, h * t])
-                    staging = stage
-                    for bi in 0..<b { for hi in 0..<h { for i in 0..<t {
-                        (stage.data + ((bi * t + i) * h + hi) * t).update(from: ctx.activation.data + ((bi * h + hi) * t + i) * t, count: t)
-                    } } }
-                    try ds.writeRows(rowStart, count: b * t, from: UnsafePointer(stage.data))
-                } else {
-                    try ds.writeRows(rowStart, count: ctx.batch * t, from: UnsafePointer(ctx.activation.data))
-                }
-            }
-        }
+        for site in r.sites { hooks.add(site) { ctx in writer.stage(site, ctx.activation, batch: ctx.batch) } }
 
         let progress = Progress("capture", total: totalSequences * t)
         let started = Date()
@@ -146,14 +131,22 @@ public enum Capture {
                 }
                 tokens += seq
             }
-            rowStart = done * t
+            try writer.beginBatch()
             try model.forward(tokens: tokens, batch: b, seqLen: t, hooks: hooks, stopEarly: true)
-            try tokens.withUnsafeBufferPointer { try tokensDS.writeRows(done, count: b, from: $0.baseAddress!) }
+            let first = done
+            try writer.submit { set in
+                // On the writer thread: site rows, then tokens, then the resume point.
+                for site in r.sites {
+                    try siteDS[site]!.writeRows(first * t, count: b * t, from: UnsafePointer(set[site]!.data))
+                }
+                try tokens.withUnsafeBufferPointer { try tokensDS.writeRows(first, count: b, from: $0.baseAddress!) }
+                try file.setAttribute("rows_complete", (first + b) * t)
+                try file.flush()
+            }
             done += b
-            try file.setAttribute("rows_complete", done * t)
-            try file.flush()
             progress.update(done * t)
         }
+        try writer.finish()
         progress.finish()
         file.closeFile()
         try output.commit()

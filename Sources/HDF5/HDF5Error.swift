@@ -15,7 +15,7 @@ public struct HDF5Error: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(path): \(message)" }
 }
 
-enum HDF5Library {
+public enum HDF5Library {
     /// Opens the library once and turns off its automatic error printing: failures are
     /// reported as `HDF5Error`s instead.
     static let ready: Bool = {
@@ -26,7 +26,9 @@ enum HDF5Library {
 
     /// Opens the library and silences automatic error printing on the calling thread too: the
     /// thread-safe build keeps that switch (with the error stack) per thread.
-    static func prepareThread() {
+    /// Silences HDF5's own error printing on the calling thread (the setting is per thread);
+    /// call it on any thread that will use HDF5 before its first call.
+    public static func prepareThread() {
         _ = ready
         sb_H5_silence_errors()
     }
