@@ -6,7 +6,7 @@ let package = Package(
     name: "SparseBridge",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Bridges"]),
+        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges"]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
     ],
     dependencies: [
@@ -24,9 +24,10 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Transformers", dependencies: ["Tensors", "HDF5"]),
         .target(name: "Training", dependencies: ["Tensors", "HDF5", "Transformers"]),
-        .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training"]),
+        .target(name: "Tasks", dependencies: ["Tensors", "Transformers"]),
+        .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks"]),
         .executableTarget(name: "sparsebridge", dependencies: [
-            "Tensors", "HDF5", "Transformers", "Training", "Bridges",
+            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -99,7 +99,7 @@ public enum Kernels {
     }
 
     /// The k-th largest value (1-based) of `v`, by quickselect; reorders `v`.
-    static func kthLargest(_ v: inout [Float], _ k: Int) -> Float {
+    public static func kthLargest(_ v: inout [Float], _ k: Int) -> Float {
         var lo = 0, hi = v.count - 1
         let target = k - 1
         while lo < hi {

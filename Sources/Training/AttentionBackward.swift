@@ -21,18 +21,30 @@ extension BackwardPass {
         let workers = min(scratch.count, sinkPartials.count)
         for p in sinkPartials { p.fill(0) }
 
+        // Products go by blocks of query rows, each against the keys it can see (as forward).
+        let blocks = Attention.causalBlocks(t)
         func patternGradient(_ pair: Int, into dP: UnsafeMutablePointer<Float>) {
             let offset = (pair / heads) * t * width + (pair % heads) * dh
             // dP = dZ Vᵀ                                                      [T, T]
-            BLAS.gemm(transB: true, m: t, n: t, k: dh, a: dZ.data + offset, lda: width,
-                      b: acts.v.data + offset, ldb: width, c: dP, ldc: t, split: false)
+            for rows in blocks {
+                BLAS.gemm(transB: true, m: rows.count, n: rows.upperBound, k: dh, a: dZ.data + offset + rows.lowerBound * width,
+                          lda: width, b: acts.v.data + offset, ldb: width, c: dP + rows.lowerBound * t, ldc: t, split: false)
+                for i in rows { (dP + i * t + i + 1).update(repeating: 0, count: t - i - 1) }
+            }
         }
         func rest(_ pair: Int, dP dS: UnsafeMutablePointer<Float>, worker: Int) {
             let h = pair % heads, offset = (pair / heads) * t * width + h * dh
             let P = pattern.data + pair * t * t
-            // dV = Pᵀ dZ                                                      [T, d_head]
-            BLAS.gemm(transA: true, m: t, n: dh, k: t, a: P, lda: t, b: dZ.data + offset, ldb: width,
-                      c: dV.data + offset, ldc: width, split: false)
+            // dV = Pᵀ dZ, summed over query blocks                             [T, d_head]
+            for i in 0..<t {
+                (dV.data + offset + i * width).update(repeating: 0, count: dh)
+                (dK.data + offset + i * width).update(repeating: 0, count: dh)
+            }
+            for rows in blocks {
+                BLAS.gemm(transA: true, m: rows.upperBound, n: dh, k: rows.count, a: P + rows.lowerBound * t, lda: t,
+                          b: dZ.data + offset + rows.lowerBound * width, ldb: width, beta: 1,
+                          c: dV.data + offset, ldc: width, split: false)
+            }
             // dS = P ⊙ (dP − ρ), row by row over the visible keys.
             for i in 0..<t {
                 let row = dS + i * t, prow = P + i * t
@@ -41,10 +53,14 @@ extension BackwardPass {
                 (row + i + 1).update(repeating: 0, count: t - i - 1)
             }
             // dQ = dS K / √d_head,  dK = dSᵀ Q / √d_head                     [T, d_head]
-            BLAS.gemm(m: t, n: dh, k: t, alpha: scale, a: dS, lda: t, b: acts.k.data + offset, ldb: width,
-                      c: dQ.data + offset, ldc: width, split: false)
-            BLAS.gemm(transA: true, m: t, n: dh, k: t, alpha: scale, a: dS, lda: t, b: acts.q.data + offset,
-                      ldb: width, c: dK.data + offset, ldc: width, split: false)
+            for rows in blocks {
+                BLAS.gemm(m: rows.count, n: dh, k: rows.upperBound, alpha: scale, a: dS + rows.lowerBound * t, lda: t,
+                          b: acts.k.data + offset, ldb: width, c: dQ.data + offset + rows.lowerBound * width, ldc: width,
+                          split: false)
+                BLAS.gemm(transA: true, m: rows.upperBound, n: dh, k: rows.count, alpha: scale, a: dS + rows.lowerBound * t,
+                          lda: t, b: acts.q.data + offset + rows.lowerBound * width, ldb: width, beta: 1,
+                          c: dK.data + offset, ldc: width, split: false)
+            }
         }
 
         if let patternHook {

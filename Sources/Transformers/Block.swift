@@ -62,6 +62,14 @@ extension Transformer {
                                   into: pattern.data + (bi * c.nHead + h) * t * t)
             }
             guard try hook(.pattern(l), pattern) else { return false }
+            // The pattern is causal: whatever a hook wrote above the diagonal is ignored.
+            if patternHooked {
+                Parallel.forRange(b * c.nHead) { pairs in
+                    for pair in pairs {
+                        for i in 0..<t { (pattern.data + (pair * t + i) * t + i + 1).update(repeating: 0, count: t - i - 1) }
+                    }
+                }
+            }
             Attention.forEachPair(shape) { bi, h, _ in
                 Attention.apply(b: bi, h: h, shape: shape, pattern: pattern.data + (bi * c.nHead + h) * t * t,
                                 v: acts.v.data, z: acts.z.data)

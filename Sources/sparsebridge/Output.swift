@@ -4,11 +4,13 @@ import ArgumentParser
 import Bridges
 import Foundation
 import HDF5
+import Tasks
+import Training
 import Transformers
 
 /// Errors that carry their own one-line message (ArgumentParser's own are printed its way).
 func isOurError(_ error: Error) -> Bool {
-    error is ModelError || error is HDF5Error
+    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError
 }
 
 /// A plain text table with right-aligned numbers.

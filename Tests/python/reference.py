@@ -207,7 +207,7 @@ def forward(cfg, weights, tokens, perturb=None):
             e = np.exp(scores - m)
             pattern = e / e.sum(-1, keepdims=True)
         hooks[p + "attn.hook_pattern"] = pattern
-        pattern = hooks[p + "attn.hook_pattern"]
+        pattern = np.where(causal, hooks[p + "attn.hook_pattern"], 0)  # entries above the diagonal are ignored
         z = np.einsum("bhij,bjhd->bihd", pattern, qkv["V"])
         hooks[p + "attn.hook_z"] = z
         z = hooks[p + "attn.hook_z"]

@@ -17,8 +17,10 @@ CONFIGS = {
                                                  positional="none", attention_sink=True),
     "rms-relu-resid-abstopk": dict(BASE, norm="rms", activation="relu", afrac=0.75,
                                    afrac_locations=["attn_q", "attn_k", "mlp_neuron", "resid_post_attn"]),
+    "long-context-three-causal-blocks": dict(BASE, n_ctx=140, attention_sink=True),
 }
 TEXT = "x = 'ab' + [1, (2)]"[:13]
+LONG_TEXT = ("def f(a, b):\n    return [a, 'b', (1, 2)]\n" * 4)[:141]
 SITES = ["blocks.0.hook_resid_pre", "blocks.1.attn.hook_pattern", "blocks.0.mlp.hook_post", "blocks.1.attn.hook_v",
          "ln_final.hook_normalized"]
 
@@ -35,8 +37,9 @@ def test_gradients_match_finite_differences(tmp_path, cli, name):
     cfg = CONFIGS[name]
     weights, model = make_model(tmp_path, cli, name, cfg, seed=3)
     out = tmp_path / "g.h5"
-    cli("grad", "--model", model, "--text", TEXT, "--sites", ",".join(SITES), "--out", out)
-    tokens = np.frombuffer(TEXT.encode(), dtype=np.uint8).astype(np.int64)
+    text = LONG_TEXT if cfg["n_ctx"] > 64 else TEXT
+    cli("grad", "--model", model, "--text", text, "--sites", ",".join(SITES), "--out", out)
+    tokens = np.frombuffer(text.encode(), dtype=np.uint8).astype(np.int64)
     rng = np.random.default_rng(0)
     eps = 1e-5
     with h5py.File(out, "r") as f:

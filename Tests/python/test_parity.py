@@ -18,6 +18,8 @@ CONFIGS = {
                                                activation="gelu_tanh", tied_unembed=True),
     "rms-abstopk-resid-locations": dict(BASE, norm="rms", afrac=0.5, norm_eps=1.1920929e-07,
                                         afrac_locations=["attn_in", "attn_v", "mlp_neuron", "resid_post_attn"]),
+    # Longer than one 64-row causal block: the blocked attention products must match too.
+    "long-context-sink": dict(BASE, n_ctx=150, attention_sink=True),
 }
 
 
@@ -43,12 +45,13 @@ def test_every_hook_and_logits_match_numpy(tmp_path, cli, name):
     ascii_corpus(corpus, 2000, seed=1)
     acts = tmp_path / "acts.h5"
     # 4 sequences in batches of 3: the last batch is partial.
-    cli("capture", "--model", model, "--sites", "all", "--corpus", corpus, "--tokens", 64,
-        "--seq-len", 16, "--batch", 3, "--out", acts)
+    T = cfg["n_ctx"]
+    cli("capture", "--model", model, "--sites", "all", "--corpus", corpus, "--tokens", 4 * T,
+        "--seq-len", T, "--batch", 3, "--out", acts)
     with h5py.File(acts, "r") as f:
         tokens = f["tokens"][:]
-        assert tokens.shape == (4, 16)
-        assert bytes(tokens.reshape(-1).astype("uint8")) == corpus.read_bytes()[:64]
+        assert tokens.shape == (4, T)
+        assert bytes(tokens.reshape(-1).astype("uint8")) == corpus.read_bytes()[:4 * T]
         ref = forward(cfg, weights, tokens.astype(np.int64))
         sites = json.loads(f.attrs["sites"])
         assert set(sites) == set(ref), set(sites) ^ set(ref)
