@@ -38,6 +38,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "TransformersTests", dependencies: ["Transformers"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Tasks"]),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
         .testTarget(name: "BridgesTests", dependencies: ["Bridges"]),
     ],
     swiftLanguageModes: [.v5]

@@ -79,7 +79,9 @@ final class BatchWriter {
 
     /// Waits for every write to finish.
     func finish() throws {
-        queue.sync {}
+        waitForWrites()
         try rethrow()
     }
+
+    func waitForWrites() { queue.sync {} }
 }

@@ -116,6 +116,9 @@ public enum Capture {
         // Hooks copy each site into a staging set; a writer thread stores the set while the
         // next batch computes (two sets, so compute and disk overlap).
         let writer = BatchWriter(sites: r.sites, config: c, batch: r.batch, seqLen: t)
+        // Whatever ends the loop, batches already handed over reach the disk first (and the
+        // file is not closed under the writer's feet).
+        defer { writer.waitForWrites() }
         let hooks = Hooks()
         for site in r.sites { hooks.add(site) { ctx in writer.stage(site, ctx.activation, batch: ctx.batch) } }
 
