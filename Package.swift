@@ -34,6 +34,8 @@ let package = Package(
         // Benchmark programs (benchmarks/run.sh runs them beside the PyTorch peers).
         .executableTarget(name: "sparsebridge-bench-forward", dependencies: ["Tensors", "Transformers", "Bridges"],
                           path: "benchmarks/Forward"),
+        .executableTarget(name: "sparsebridge-bench-train", dependencies: ["Tensors", "Transformers", "Training", "Tasks"],
+                          path: "benchmarks/Train"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),

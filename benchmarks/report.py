@@ -11,10 +11,19 @@ def get(cfg, what, engine, t):
 
 print(f"{'config':6} {'threads':>7} {'sparsebridge':>13} {'pytorch':>9} {'pytorch+malloc':>15} {'ratio':>6} "
       f"{'capture resid':>14} {'capture cost':>13}")
-for cfg in sorted({r["config"] for r in rows}):
+for cfg in sorted({r["config"] for r in rows if r["what"] == "forward"}):
     for t in sorted({r["threads"] for r in rows}):
         ours, pt, ptm = get(cfg, "forward", "sparsebridge", t), get(cfg, "forward", "pytorch", t), get(cfg, "forward", "pytorch-malloc", t)
         cap = get(cfg, "capture_resid", "sparsebridge", t)
         best = max(x for x in (pt, ptm) if x)
         print(f"{cfg:6} {t:>7} {ours:>13.0f} {pt:>9.0f} {ptm:>15.0f} {ours / best:>5.2f}x "
               f"{cap:>14.0f} {ours / cap - 1:>12.1%}")
+
+train = [r for r in rows if r["what"] == "train_step"]
+if train:
+    print()
+    print(f"{'training (D)':12} {'threads':>7} {'sparsebridge':>13} {'pytorch':>9} {'pytorch+malloc':>15} {'ratio':>6} {'projection share':>17}")
+    for t in sorted({r["threads"] for r in train}):
+        ours, pt, ptm = (get("D", "train_step", e, t) for e in ("sparsebridge", "pytorch", "pytorch-malloc"))
+        share = next(r["share_of_step"] for r in rows if r["what"] == "sparse_projection" and r["threads"] == t)
+        print(f"{'':12} {t:>7} {ours:>13.0f} {pt:>9.0f} {ptm:>15.0f} {ours / max(pt, ptm):>5.2f}x {share:>16.1%}")

@@ -33,4 +33,11 @@ for cfg in D S; do
             --label pytorch-malloc | sed "s/^{/{\"config\": \"$cfg\", /" >> "$results"
     done
 done
+# Training steps on config D (AdamW, batch 32 × 256), and the sparse projection's share.
+for t in 1 2; do
+    $B/sparsebridge-bench-train --threads $t --steps 5 | sed 's/^{/{"config": "D", /' >> "$results"
+    $PY benchmarks/peers/train_torch.py --threads $t --steps 5 | sed 's/^{/{"config": "D", /' >> "$results"
+    env "${MALLOC[@]}" $PY benchmarks/peers/train_torch.py --threads $t --steps 5 --label pytorch-malloc \
+        | sed 's/^{/{"config": "D", /' >> "$results"
+done
 $PY benchmarks/report.py "$results"

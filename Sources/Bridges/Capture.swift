@@ -122,7 +122,7 @@ public enum Capture {
         let hooks = Hooks()
         for site in r.sites { hooks.add(site) { ctx in writer.stage(site, ctx.activation, batch: ctx.batch) } }
 
-        let progress = Progress("capture", total: totalSequences * t)
+        let progress = ProgressLine("capture", total: totalSequences * t)
         let started = Date()
         while done < totalSequences {
             let b = min(r.batch, totalSequences - done)

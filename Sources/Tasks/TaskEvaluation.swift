@@ -17,9 +17,18 @@ public struct TaskResult: Sendable {
 }
 
 public enum TaskEvaluation {
+    /// Runs a batch of `batch` prompts of `seqLen` tokens and returns logits [B·T, vocab]:
+    /// a plain model, or a hybrid (spliced, steered) pass.
+    public typealias Runner = (_ tokens: [Int32], _ batch: Int, _ seqLen: Int) throws -> Tensor
+
     /// Last-position logits for each prompt; prompts of equal length run as one batch.
     public static func lastLogits(model: Transformer, prompts: [[Int32]]) throws -> [[Float]] {
-        let n = model.config.nCtx, v = model.config.vocab
+        try lastLogits(nCtx: model.config.nCtx, vocab: model.config.vocab, prompts: prompts) { tokens, b, t in
+            try model.forward(tokens: tokens, batch: b, seqLen: t).logits
+        }
+    }
+
+    public static func lastLogits(nCtx n: Int, vocab v: Int, prompts: [[Int32]], run: Runner) throws -> [[Float]] {
         var out = [[Float]](repeating: [], count: prompts.count)
         // The model sees at most n_ctx tokens: longer prompts keep their end.
         let clipped = prompts.map { Array($0.suffix(n)) }
@@ -27,9 +36,9 @@ public enum TaskEvaluation {
         for (length, indices) in byLength.sorted(by: { $0.key < $1.key }) {
             for chunk in stride(from: 0, to: indices.count, by: 32).map({ Array(indices[$0..<min($0 + 32, indices.count)]) }) {
                 let tokens = chunk.flatMap { clipped[$0] }
-                let s = try model.forward(tokens: tokens, batch: chunk.count, seqLen: length)
+                let logits = try run(tokens, chunk.count, length)
                 for (b, i) in chunk.enumerated() {
-                    let row = s.logits.data + ((b + 1) * length - 1) * v
+                    let row = logits.data + ((b + 1) * length - 1) * v
                     out[i] = Array(UnsafeBufferPointer(start: row, count: v))
                 }
             }
@@ -38,8 +47,12 @@ public enum TaskEvaluation {
     }
 
     public static func evaluate(model: Transformer, task: BinaryTask, pairs: [PromptPair]) throws -> TaskResult {
+        try evaluate(task: task, pairs: pairs, logits: try lastLogits(model: model, prompts: pairs.flatMap(\.prompts).map(\.tokens)))
+    }
+
+    /// Scores from last-position logits given in prompt order (both prompts of each pair).
+    public static func evaluate(task: BinaryTask, pairs: [PromptPair], logits: [[Float]]) throws -> TaskResult {
         let prompts = pairs.flatMap(\.prompts)
-        let logits = try lastLogits(model: model, prompts: prompts.map(\.tokens))
         var correct = 0, probability = 0.0, loss = 0.0
         for (p, l) in zip(prompts, logits) {
             let lt = Double(l[Int(p.target)]), la = Double(l[Int(p.alternative)])

@@ -2,6 +2,7 @@ import ArgumentParser
 import Bridges
 import Foundation
 import HDF5
+import Tasks
 import Transformers
 
 struct CaptureCommand: ParsableCommand {
@@ -12,8 +13,10 @@ struct CaptureCommand: ParsableCommand {
     var model: String
     @Option(help: "Comma-separated hook names (TransformerLens or circuit_sparsity), 'resid' for the bridge sites, or 'all'.")
     var sites: String
-    @Option(help: "A text file or a folder of text files.")
+    @Option(help: "A text file, a folder of text files, or 'synthetic' (the seeded Python-like generator).")
     var corpus: String
+    @Option(help: "Seed of the synthetic corpus.")
+    var seed: UInt64 = 1
     @Option(help: "Tokens to capture (rounded up to whole sequences).")
     var tokens: Int
     @Option(help: "Output activation file (.h5).")
@@ -35,10 +38,20 @@ struct CaptureCommand: ParsableCommand {
         let loaded = try ModelFile.load(model)
         let c = loaded.model.config
         let points = try HookPoint.parseList(sites, config: c)
-        var stream = try TextCorpus(path: corpus, tokenizer: loaded.tokenizer)
         let request = CaptureRequest(sites: points, tokens: tokens, seqLen: seqLen ?? c.nCtx, batch: batch,
                                      gzip: gzip ? 4 : nil, resume: resume, outPath: out)
-        let summary = try Capture.run(loaded, modelSHA256: try SHA256.hexDigest(ofFile: model), corpus: &stream, request: request)
+        let sha = try SHA256.hexDigest(ofFile: model)
+        let summary: CaptureSummary
+        if corpus == "synthetic" {
+            guard loaded.tokenizer is CharTokenizer else {
+                throw ModelError.badInput("--corpus synthetic produces character tokens; \(model) uses another tokenizer")
+            }
+            var stream = SyntheticCorpus(seed: seed)
+            summary = try Capture.run(loaded, modelSHA256: sha, corpus: &stream, request: request)
+        } else {
+            var stream = try TextCorpus(path: corpus, tokenizer: loaded.tokenizer)
+            summary = try Capture.run(loaded, modelSHA256: sha, corpus: &stream, request: request)
+        }
         if json {
             printJSON(.object(["out": .string(out), "sequences": .number(Double(summary.sequences)),
                                "tokens": .number(Double(summary.tokens)), "resumed_from_rows": .number(Double(summary.resumedFromRows)),

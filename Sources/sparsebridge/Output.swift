@@ -10,7 +10,7 @@ import Transformers
 
 /// Errors that carry their own one-line message (ArgumentParser's own are printed its way).
 func isOurError(_ error: Error) -> Bool {
-    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError
+    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError
 }
 
 /// A plain text table with right-aligned numbers.

@@ -45,7 +45,7 @@ struct TrainCommand: ParsableCommand {
             }
             return out
         }
-        let progress = Progress("train", total: r.steps, unit: "steps")
+        let progress = ProgressLine("train", total: r.steps, unit: "steps")
         let started = Date()
         let startStep = trainer.step
         var recent: [Double] = []

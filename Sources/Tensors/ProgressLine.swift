@@ -3,7 +3,7 @@
 
 import Foundation
 
-public final class Progress {
+public final class ProgressLine {
     private let label: String
     private let total: Int
     private let unit: String
@@ -27,7 +27,7 @@ public final class Progress {
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        let line = "\r\(label): \(done)/\(total) \(unit)  \(Int(rate)) \(unit)/s  ETA \(Progress.clock(eta))\(extra.isEmpty ? "" : "  " + extra)"
+        let line = "\r\(label): \(done)/\(total) \(unit)  \(Int(rate)) \(unit)/s  ETA \(ProgressLine.clock(eta))\(extra.isEmpty ? "" : "  " + extra)"
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
     }
 

@@ -1,0 +1,128 @@
+// Float64 sufficient statistics for one bridge site: sums over token rows from which a
+// ridge fit in either direction, and its exact held-out error, follow without a second
+// pass. Memory is O(d²) whatever the token count, and statistics from separate shards
+// merge by addition.
+
+import Tensors
+import Transformers
+
+public struct SiteStatistics: Sendable {
+    public let dDense: Int
+    public let dSparse: Int
+    public private(set) var count = 0
+    public private(set) var sumDense: [Double]     // Σ x_d            [d_dense]
+    public private(set) var sumSparse: [Double]    // Σ x_s            [d_sparse]
+    public private(set) var gramDense: [Double]    // Σ x_d x_dᵀ       [d_dense, d_dense]
+    public private(set) var gramSparse: [Double]   // Σ x_s x_sᵀ       [d_sparse, d_sparse]
+    public private(set) var cross: [Double]        // Σ x_d x_sᵀ       [d_dense, d_sparse]
+
+    public init(dDense: Int, dSparse: Int) {
+        self.dDense = dDense
+        self.dSparse = dSparse
+        sumDense = .init(repeating: 0, count: dDense)
+        sumSparse = .init(repeating: 0, count: dSparse)
+        gramDense = .init(repeating: 0, count: dDense * dDense)
+        gramSparse = .init(repeating: 0, count: dSparse * dSparse)
+        cross = .init(repeating: 0, count: dDense * dSparse)
+    }
+
+    /// Adds `rows` paired rows (Float64 copies made by the caller, [rows, d]).
+    public mutating func add(dense: [Double], sparse: [Double], rows: Int) {
+        guard rows > 0 else { return }
+        dense.withUnsafeBufferPointer { d in
+            sparse.withUnsafeBufferPointer { s in
+                gramDense.withUnsafeMutableBufferPointer { g in
+                    LinearAlgebra.dgemm(transA: true, m: dDense, n: dDense, k: rows, a: d.baseAddress!, lda: dDense,
+                                        b: d.baseAddress!, ldb: dDense, beta: 1, c: g.baseAddress!, ldc: dDense)
+                }
+                gramSparse.withUnsafeMutableBufferPointer { g in
+                    LinearAlgebra.dgemm(transA: true, m: dSparse, n: dSparse, k: rows, a: s.baseAddress!, lda: dSparse,
+                                        b: s.baseAddress!, ldb: dSparse, beta: 1, c: g.baseAddress!, ldc: dSparse)
+                }
+                cross.withUnsafeMutableBufferPointer { g in
+                    LinearAlgebra.dgemm(transA: true, m: dDense, n: dSparse, k: rows, a: d.baseAddress!, lda: dDense,
+                                        b: s.baseAddress!, ldb: dSparse, beta: 1, c: g.baseAddress!, ldc: dSparse)
+                }
+            }
+        }
+        for r in 0..<rows {
+            for j in 0..<dDense { sumDense[j] += dense[r * dDense + j] }
+            for j in 0..<dSparse { sumSparse[j] += sparse[r * dSparse + j] }
+        }
+        count += rows
+    }
+
+    /// Adds another shard's statistics.
+    public mutating func merge(_ other: SiteStatistics) {
+        precondition(other.dDense == dDense && other.dSparse == dSparse)
+        count += other.count
+        for i in sumDense.indices { sumDense[i] += other.sumDense[i] }
+        for i in sumSparse.indices { sumSparse[i] += other.sumSparse[i] }
+        for i in gramDense.indices { gramDense[i] += other.gramDense[i] }
+        for i in gramSparse.indices { gramSparse[i] += other.gramSparse[i] }
+        for i in cross.indices { cross[i] += other.cross[i] }
+    }
+
+    /// The moments of one direction: x = dense, y = sparse (encoder) or the reverse (decoder).
+    func moments(_ direction: BridgeDirection) -> Moments {
+        switch direction {
+        case .denseToSparse:
+            return Moments(n: count, dIn: dDense, dOut: dSparse, sumX: sumDense, sumY: sumSparse,
+                           xx: gramDense, yy: gramSparse, xy: cross)
+        case .sparseToDense:
+            var t = [Double](repeating: 0, count: cross.count)
+            for i in 0..<dDense { for j in 0..<dSparse { t[j * dDense + i] = cross[i * dSparse + j] } }
+            return Moments(n: count, dIn: dSparse, dOut: dDense, sumX: sumSparse, sumY: sumDense,
+                           xx: gramSparse, yy: gramDense, xy: t)
+        }
+    }
+}
+
+/// Sums for one direction: x the input side, y the output side.
+struct Moments {
+    let n: Int
+    let dIn: Int, dOut: Int
+    let sumX: [Double], sumY: [Double]
+    let xx: [Double]   // [dIn, dIn]
+    let yy: [Double]   // [dOut, dOut]
+    let xy: [Double]   // [dIn, dOut]
+
+    var traceYY: Double { (0..<dOut).reduce(0) { $0 + yy[$1 * dOut + $1] } }
+    var traceXX: Double { (0..<dIn).reduce(0) { $0 + xx[$1 * dIn + $1] } }
+
+    /// Σ ‖y − (x W + b)‖² over these rows, from the sums alone.
+    func squaredError(w: [Double], b: [Double]) -> Double {
+        var xxw = [Double](repeating: 0, count: dIn * dOut)
+        xx.withUnsafeBufferPointer { a in
+            w.withUnsafeBufferPointer { wb in
+                xxw.withUnsafeMutableBufferPointer { c in
+                    LinearAlgebra.dgemm(m: dIn, n: dOut, k: dIn, a: a.baseAddress!, lda: dIn, b: wb.baseAddress!, ldb: dOut,
+                                        c: c.baseAddress!, ldc: dOut)
+                }
+            }
+        }
+        var trWxy = 0.0, trWxxW = 0.0
+        for i in 0..<(dIn * dOut) { trWxy += w[i] * xy[i]; trWxxW += w[i] * xxw[i] }
+        var bSy = 0.0, bWsx = 0.0, bb = 0.0
+        for j in 0..<dOut {
+            var sxw = 0.0
+            for i in 0..<dIn { sxw += sumX[i] * w[i * dOut + j] }
+            bSy += b[j] * sumY[j]; bWsx += b[j] * sxw; bb += b[j] * b[j]
+        }
+        return traceYY - 2 * trWxy - 2 * bSy + trWxxW + 2 * bWsx + Double(n) * bb
+    }
+
+    /// Σ ‖y − ȳ‖² with ȳ the mean of these rows.
+    var centredTotal: Double {
+        guard n > 0 else { return 0 }
+        let norm = sumY.reduce(0) { $0 + $1 * $1 }
+        return traceYY - norm / Double(n)
+    }
+}
+
+public enum BridgeDirection: String, Sendable, CaseIterable {
+    case denseToSparse = "d2s"   // the encoder
+    case sparseToDense = "s2d"   // the decoder
+
+    public var mapName: String { self == .denseToSparse ? "encoder" : "decoder" }
+}
