@@ -79,7 +79,7 @@ public enum RidgeSolver {
         switch ridge {
         case .fixed(let rel):
             if rel == 0 && singular {
-                throw BridgeError.singular("\(site) \(direction.mapName): \(tr.n) training tokens for width \(dIn) give a singular system; use --ridge with a positive λ (e.g. 1e-4) or more --tokens")
+                throw BridgeError.singular("\(site) \(direction.mapName): the input covariance is singular (\(tr.n) training tokens for width \(dIn): too few tokens, or channels that never vary); use --ridge with a positive λ (e.g. 1e-4) or more --tokens")
             }
             let (w, b) = solve(rel)
             best = (rel, w, b, heldoutNMSE(w, b))
