@@ -36,6 +36,8 @@ let package = Package(
                           path: "benchmarks/Forward"),
         .executableTarget(name: "sparsebridge-bench-train", dependencies: ["Tensors", "Transformers", "Training", "Tasks"],
                           path: "benchmarks/Train"),
+        .executableTarget(name: "sparsebridge-bench-fit", dependencies: ["Tensors", "HDF5", "Bridges"],
+                          path: "benchmarks/Fit"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),

@@ -40,4 +40,10 @@ for t in 1 2; do
     env "${MALLOC[@]}" $PY benchmarks/peers/train_torch.py --threads $t --steps 5 --label pytorch-malloc \
         | sed 's/^{/{"config": "D", /' >> "$results"
 done
+# Bridge fit: a 256 → 1024 map on 100k tokens, beside NumPy lstsq on the same data.
+$PY benchmarks/peers/fit_numpy.py make-data "$WORK/fit.h5" --tokens 100000
+for t in 1 2; do
+    $B/sparsebridge-bench-fit "$WORK/fit.h5" --threads $t >> "$results"
+    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t $PY benchmarks/peers/fit_numpy.py fit "$WORK/fit.h5" --threads $t >> "$results"
+done
 $PY benchmarks/report.py "$results"

@@ -9,21 +9,29 @@ import Transformers
 public struct SiteStatistics: Sendable {
     public let dDense: Int
     public let dSparse: Int
+    /// Which directions will be solved; a side's full Gram matrix is kept only when it is
+    /// some direction's input (its diagonal, for the error terms, always is).
+    public let directions: Set<BridgeDirection>
     public private(set) var count = 0
     public private(set) var sumDense: [Double]     // Σ x_d            [d_dense]
     public private(set) var sumSparse: [Double]    // Σ x_s            [d_sparse]
     public private(set) var gramDense: [Double]    // Σ x_d x_dᵀ       [d_dense, d_dense]
     public private(set) var gramSparse: [Double]   // Σ x_s x_sᵀ       [d_sparse, d_sparse]
     public private(set) var cross: [Double]        // Σ x_d x_sᵀ       [d_dense, d_sparse]
+    public private(set) var squaresDense: [Double] // Σ x_d²           [d_dense]
+    public private(set) var squaresSparse: [Double] // Σ x_s²          [d_sparse]
 
-    public init(dDense: Int, dSparse: Int) {
+    public init(dDense: Int, dSparse: Int, directions: Set<BridgeDirection> = Set(BridgeDirection.allCases)) {
         self.dDense = dDense
         self.dSparse = dSparse
+        self.directions = directions
         sumDense = .init(repeating: 0, count: dDense)
         sumSparse = .init(repeating: 0, count: dSparse)
-        gramDense = .init(repeating: 0, count: dDense * dDense)
-        gramSparse = .init(repeating: 0, count: dSparse * dSparse)
+        gramDense = .init(repeating: 0, count: directions.contains(.denseToSparse) ? dDense * dDense : 0)
+        gramSparse = .init(repeating: 0, count: directions.contains(.sparseToDense) ? dSparse * dSparse : 0)
         cross = .init(repeating: 0, count: dDense * dSparse)
+        squaresDense = .init(repeating: 0, count: dDense)
+        squaresSparse = .init(repeating: 0, count: dSparse)
     }
 
     /// Adds `rows` paired rows (Float64 copies made by the caller, [rows, d]).
@@ -31,13 +39,17 @@ public struct SiteStatistics: Sendable {
         guard rows > 0 else { return }
         dense.withUnsafeBufferPointer { d in
             sparse.withUnsafeBufferPointer { s in
-                gramDense.withUnsafeMutableBufferPointer { g in
-                    LinearAlgebra.dgemm(transA: true, m: dDense, n: dDense, k: rows, a: d.baseAddress!, lda: dDense,
-                                        b: d.baseAddress!, ldb: dDense, beta: 1, c: g.baseAddress!, ldc: dDense)
+                if !gramDense.isEmpty {
+                    gramDense.withUnsafeMutableBufferPointer { g in
+                        LinearAlgebra.dgemm(transA: true, m: dDense, n: dDense, k: rows, a: d.baseAddress!, lda: dDense,
+                                            b: d.baseAddress!, ldb: dDense, beta: 1, c: g.baseAddress!, ldc: dDense)
+                    }
                 }
-                gramSparse.withUnsafeMutableBufferPointer { g in
-                    LinearAlgebra.dgemm(transA: true, m: dSparse, n: dSparse, k: rows, a: s.baseAddress!, lda: dSparse,
-                                        b: s.baseAddress!, ldb: dSparse, beta: 1, c: g.baseAddress!, ldc: dSparse)
+                if !gramSparse.isEmpty {
+                    gramSparse.withUnsafeMutableBufferPointer { g in
+                        LinearAlgebra.dgemm(transA: true, m: dSparse, n: dSparse, k: rows, a: s.baseAddress!, lda: dSparse,
+                                            b: s.baseAddress!, ldb: dSparse, beta: 1, c: g.baseAddress!, ldc: dSparse)
+                    }
                 }
                 cross.withUnsafeMutableBufferPointer { g in
                     LinearAlgebra.dgemm(transA: true, m: dDense, n: dSparse, k: rows, a: d.baseAddress!, lda: dDense,
@@ -46,16 +58,18 @@ public struct SiteStatistics: Sendable {
             }
         }
         for r in 0..<rows {
-            for j in 0..<dDense { sumDense[j] += dense[r * dDense + j] }
-            for j in 0..<dSparse { sumSparse[j] += sparse[r * dSparse + j] }
+            for j in 0..<dDense { let v = dense[r * dDense + j]; sumDense[j] += v; squaresDense[j] += v * v }
+            for j in 0..<dSparse { let v = sparse[r * dSparse + j]; sumSparse[j] += v; squaresSparse[j] += v * v }
         }
         count += rows
     }
 
     /// Adds another shard's statistics.
     public mutating func merge(_ other: SiteStatistics) {
-        precondition(other.dDense == dDense && other.dSparse == dSparse)
+        precondition(other.dDense == dDense && other.dSparse == dSparse && other.directions == directions)
         count += other.count
+        for i in squaresDense.indices { squaresDense[i] += other.squaresDense[i] }
+        for i in squaresSparse.indices { squaresSparse[i] += other.squaresSparse[i] }
         for i in sumDense.indices { sumDense[i] += other.sumDense[i] }
         for i in sumSparse.indices { sumSparse[i] += other.sumSparse[i] }
         for i in gramDense.indices { gramDense[i] += other.gramDense[i] }
@@ -67,13 +81,15 @@ public struct SiteStatistics: Sendable {
     func moments(_ direction: BridgeDirection) -> Moments {
         switch direction {
         case .denseToSparse:
+            precondition(!gramDense.isEmpty, "these statistics were gathered without the encoder")
             return Moments(n: count, dIn: dDense, dOut: dSparse, sumX: sumDense, sumY: sumSparse,
-                           xx: gramDense, yy: gramSparse, xy: cross)
+                           xx: gramDense, traceXX: squaresDense.reduce(0, +), traceYY: squaresSparse.reduce(0, +), xy: cross)
         case .sparseToDense:
             var t = [Double](repeating: 0, count: cross.count)
             for i in 0..<dDense { for j in 0..<dSparse { t[j * dDense + i] = cross[i * dSparse + j] } }
+            precondition(!gramSparse.isEmpty, "these statistics were gathered without the decoder")
             return Moments(n: count, dIn: dSparse, dOut: dDense, sumX: sumSparse, sumY: sumDense,
-                           xx: gramSparse, yy: gramDense, xy: t)
+                           xx: gramSparse, traceXX: squaresSparse.reduce(0, +), traceYY: squaresDense.reduce(0, +), xy: t)
         }
     }
 }
@@ -84,11 +100,9 @@ struct Moments {
     let dIn: Int, dOut: Int
     let sumX: [Double], sumY: [Double]
     let xx: [Double]   // [dIn, dIn]
-    let yy: [Double]   // [dOut, dOut]
+    let traceXX: Double
+    let traceYY: Double  // Σ ‖y‖²: the output side's own Gram matrix is never needed whole
     let xy: [Double]   // [dIn, dOut]
-
-    var traceYY: Double { (0..<dOut).reduce(0) { $0 + yy[$1 * dOut + $1] } }
-    var traceXX: Double { (0..<dIn).reduce(0) { $0 + xx[$1 * dIn + $1] } }
 
     /// Σ ‖y − (x W + b)‖² over these rows, from the sums alone.
     func squaredError(w: [Double], b: [Double]) -> Double {

@@ -6,7 +6,7 @@ import Transformers
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info", abstract: "Summarise a model, activation or safetensors file.")
+        commandName: "info", abstract: "Summarise a model, activation, bridge or safetensors file.")
 
     @Argument(help: "The file.")
     var file: String
@@ -37,6 +37,9 @@ struct FileSummary {
         case ActivationFormat.format:
             file.closeFile()
             return try activations(path)
+        case Bridge.format:
+            file.closeFile()
+            return try bridge(path)
         case let other:
             throw ModelError.badFile(path: path, "unknown format \(other)")
         }
@@ -89,6 +92,19 @@ struct FileSummary {
             "corpus": .string(a.corpus), "n_ctx": .number(Double(a.seqLen)),
             "rows_complete": .number(Double(a.rowsComplete)), "sites": .array(sites)])
         return FileSummary(text: lines.joined(separator: "\n"), json: json)
+    }
+
+    static func bridge(_ path: String) throws -> FileSummary {
+        let b = try Bridge.load(path)
+        let text = ["bridge \(path)",
+                    "  dense       \(b.denseModel) (d_model \(b.denseConfig.dModel), sha256 \(b.denseSHA256.prefix(16))…)",
+                    "  sparse      \(b.sparseModel) (d_model \(b.sparseConfig.dModel), sha256 \(b.sparseSHA256.prefix(16))…)",
+                    "  provenance  \(b.provenance.jsonString)",
+                    nmseTable(b.sites)].joined(separator: "\n")
+        let json = JSONValue.object([
+            "kind": .string("bridge"), "path": .string(path), "dense_model": .string(b.denseModel),
+            "sparse_model": .string(b.sparseModel), "provenance": b.provenance, "sites": .array(b.sites.map(siteJSON))])
+        return FileSummary(text: text, json: json)
     }
 
     static func safetensors(_ path: String) throws -> FileSummary {
