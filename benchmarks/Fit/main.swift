@@ -42,7 +42,7 @@ do {
     let fit = try RidgeSolver.fit(train: stats, heldout: empty, direction: .denseToSparse, ridge: .fixed(0), site: "bench")
     let seconds = Date().timeIntervalSince(started)
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
     print(#"{"what": "fit", "engine": "sparsebridge", "threads": \#(BLASRuntime.threads), "seconds": \#(seconds), "peak_rss_mb": \#(Double(usage.ru_maxrss) / 1024), "w00": \#(fit.weight[0])}"#)
 } catch {
     FileHandle.standardError.write(Data("sparsebridge-bench-fit: \(error)\n".utf8))
