@@ -6,7 +6,7 @@ let package = Package(
     name: "SparseBridge",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges"]),
+        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass"]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
     ],
     dependencies: [
@@ -26,8 +26,9 @@ let package = Package(
         .target(name: "Training", dependencies: ["Tensors", "HDF5", "Transformers"]),
         .target(name: "Tasks", dependencies: ["Tensors", "Transformers"]),
         .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks"]),
+        .target(name: "DePass", dependencies: ["Tensors", "HDF5", "Transformers"]),
         .executableTarget(name: "sparsebridge", dependencies: [
-            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges",
+            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

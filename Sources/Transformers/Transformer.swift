@@ -50,9 +50,18 @@ public final class Transformer {
     @discardableResult
     public func forward(tokens: [Int32], batch: Int, seqLen: Int, hooks: Hooks? = nil, stopEarly: Bool = false,
                         keepActivations: Bool = false) throws -> ForwardState {
+        try forward(tokens: tokens, batch: batch, seqLen: seqLen, hooks: hooks, stopEarly: stopEarly,
+                    into: state(batch: batch, seqLen: seqLen, keepActivations: keepActivations))
+    }
+
+    /// The same, into buffers the caller owns (which then outlive later calls).
+    @discardableResult
+    public func forward(tokens: [Int32], batch: Int, seqLen: Int, hooks: Hooks? = nil, stopEarly: Bool = false,
+                        into s: ForwardState) throws -> ForwardState {
         try validate(tokens: tokens, batch: batch, seqLen: seqLen)
+        precondition(s.batch == batch && s.seqLen == seqLen, "forward state of shape \(s.batch)×\(s.seqLen) for \(batch)×\(seqLen)")
         let c = config, n = batch * seqLen, d = c.dModel
-        let s = state(batch: batch, seqLen: seqLen, keepActivations: keepActivations)
+        let keepActivations = s.keepActivations
         for i in 0..<n { s.tokens[i] = tokens[i] }
         let stopAfter = stopEarly ? (hooks?.lastOrder ?? Int.max) : Int.max
         let tokenBuffer = UnsafeBufferPointer(s.tokens)

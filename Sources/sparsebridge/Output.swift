@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Bridges
+import DePass
 import Foundation
 import HDF5
 import Tasks
@@ -10,7 +11,7 @@ import Transformers
 
 /// Errors that carry their own one-line message (ArgumentParser's own are printed its way).
 func isOurError(_ error: Error) -> Bool {
-    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError
+    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError || error is DePassError
 }
 
 /// A plain text table with right-aligned numbers.
