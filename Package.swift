@@ -6,7 +6,7 @@ let package = Package(
     name: "SparseBridge",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass"]),
+        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering"]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
     ],
     dependencies: [
@@ -27,8 +27,9 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["Tensors", "Transformers"]),
         .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks"]),
         .target(name: "DePass", dependencies: ["Tensors", "HDF5", "Transformers"]),
+        .target(name: "Steering", dependencies: ["Tensors", "Transformers", "Tasks", "Bridges", "DePass"]),
         .executableTarget(name: "sparsebridge", dependencies: [
-            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass",
+            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

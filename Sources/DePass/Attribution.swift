@@ -33,3 +33,35 @@ extension DecomposedForward {
         return Attribution(names: comps.names + ["bias"], scores: scores, total: scores.reduce(0, +), checks: checks)
     }
 }
+
+extension DecomposedForward {
+    /// How component `k`'s score splits over the paths it takes: the direct path from the start
+    /// point and each later write (attention head, MLP layer), each through the frozen final
+    /// norm and the unembedding, at the last position. The routes sum to the component's score
+    /// (AbsTopK on the stream itself, where present, makes the split approximate).
+    public func routes(of k: Int, _ comps: Components, from start: StartPoint, target: Int32,
+                       alternative: Int32?) throws -> [(name: String, score: Double)] {
+        let initial = Array(UnsafeBufferPointer(start: comps.component(k).data + (seqLen - 1) * comps.width, count: comps.width))
+        routeComponent = k
+        defer { routeComponent = nil }
+        _ = try propagate(comps, from: start)
+        let w = model.weights, d = model.config.dModel, t = seqLen
+        let rstd = state.lnFinalRstd[t - 1], layer = model.config.norm == .layer
+        // The unembedding direction of (target − alternative), [d_model].
+        let v = model.config.vocab
+        let direction: [Double] = (0..<d).map { j in
+            func u(_ tok: Int32) -> Double {
+                if let W_U = w.W_U { return Double(W_U.data[j * v + Int(tok)]) }
+                return Double(w.W_E.data[Int(tok) * d + j])
+            }
+            return u(target) - (alternative.map(u) ?? 0)
+        }
+        func score(_ x: [Float]) -> Double {
+            let m = layer ? x.reduce(0, +) / Float(d) : 0
+            var s = 0.0
+            for j in 0..<d { s += Double(w.lnFinalGain[j] * (x[j] - m) * rstd) * direction[j] }
+            return s
+        }
+        return [("direct", score(initial))] + routeWrites.map { ($0.name, score($0.write)) }
+    }
+}

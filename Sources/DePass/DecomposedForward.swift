@@ -33,6 +33,10 @@ public final class DecomposedForward {
     /// The frozen forward pass (batch 1, every activation kept).
     public let state: ForwardState
     public private(set) var checks: [ExactnessCheck] = []
+    /// When set, each write (attention head, MLP layer) that component `routeComponent` receives
+    /// is recorded at the last position, [d_model] each, to split its final score into routes.
+    public var routeComponent: Int?
+    public private(set) var routeWrites: [(name: String, write: [Float])] = []
 
     /// Runs the real forward pass (with `hooks`, e.g. a steering edit) and freezes it.
     public init(model: Transformer, tokens: [Int32], rule: MLPRule = .softmax, temperature: Float = 0.1,
@@ -63,6 +67,7 @@ public final class DecomposedForward {
     public func propagate(_ comps: Components, from start: StartPoint) throws -> Tensor {
         let c = model.config
         checks = []
+        routeWrites = []
         check(comps, against: residual(at: start), site: start.hook(nLayer: c.nLayer).name)
         for l in start.layer..<c.nLayer {
             let first = l == start.layer
@@ -153,6 +158,21 @@ public final class DecomposedForward {
         matmul(z, w.W_O, into: out)
         addToBias(w.b_O, out, comps: comps)
         mask(.attnOut, l, out, components: k)
+        if let r = routeComponent {
+            // Head h's write at the last position: z^h W_O^h, masked like the whole output.
+            let row = (r * t + t - 1), d = c.dModel
+            let m = state.layer(l).masks[.attnOut].map { Array(UnsafeBufferPointer(start: $0.data + (t - 1) * d, count: d)) }
+            for h in 0..<c.nHead {
+                var write = [Float](repeating: 0, count: d)
+                for j in 0..<dh {
+                    let zv = z.data[row * a + h * dh + j]
+                    if zv == 0 { continue }
+                    for i in 0..<d { write[i] += zv * w.W_O.data[(h * dh + j) * d + i] }
+                }
+                if let m { for i in 0..<d { write[i] *= m[i] } }
+                routeWrites.append(("L\(l)H\(h)", write))
+            }
+        }
         Kernels.add(out.data, into: comps.data.data, count: out.count)
         mask(.residPostAttn, l, comps.data, components: k)
     }
@@ -220,6 +240,10 @@ public final class DecomposedForward {
         }
         addToBias(w.b_out, out, comps: comps)
         mask(.mlpOut, l, out, components: k)
+        if let r = routeComponent {
+            let d = c.dModel
+            routeWrites.append(("L\(l)MLP", Array(UnsafeBufferPointer(start: out.data + (r * t + t - 1) * d, count: d))))
+        }
         Kernels.add(out.data, into: comps.data.data, count: out.count)
         mask(.residPostMLP, l, comps.data, components: k)
     }

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Bridges
+import DePass
+import Foundation
+import Steering
+import Tasks
+import Transformers
+
+struct SteerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "steer",
+        abstract: "Steer the dense model by editing one sparse channel and mapping the edit through the bridge decoder.")
+
+    @Option(help: "Dense model (.h5).") var dense: String
+    @Option(help: "Sparse model (.h5).") var sparse: String
+    @Option(help: "Bridge file (.h5).") var bridge: String
+    @Option(help: "Task whose prompt pairs define the edit (pairs of equal length).") var task = "single_double_quote"
+    @Option(help: "Bridge site (hook name).") var site: String
+    @Option(help: "Sparse channel index, or 'auto' (ranked by how well it separates the task's pairs).") var channel = "auto"
+    @Option(help: "Strengths α as START:END:STEP.") var strengths = "0:1:0.1"
+    @Option(help: "sparse (the sparse model's own activation) or encoded (the encoder applied to the dense one).")
+    var source = "sparse"
+    @Option(help: "none, or rms (times the dense/sparse RMS ratio).") var rescale = "none"
+    @Option(help: "Control edit: random (a random direction of the same norm).") var control = "random"
+    @Option(help: "Held-out prompt pairs for the curve.") var pairs = 100
+    @Flag(help: "DePass of the steered run: the steering component's share and its routes.") var attribute = false
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        guard control == "random" else { throw ValidationError("--control must be random") }
+        guard let src = SteeringSource(rawValue: source) else { throw ValidationError("--source must be sparse or encoded") }
+        guard let resc = SteeringRescale(rawValue: rescale) else { throw ValidationError("--rescale must be none or rms") }
+        let parts = strengths.split(separator: ":").compactMap { Double($0) }
+        guard parts.count == 3, parts[2] > 0, parts[1] >= parts[0] else { throw ValidationError("--strengths must be START:END:STEP") }
+        let alphas = stride(from: parts[0], through: parts[1] + parts[2] / 2, by: parts[2]).map { min($0, parts[1]) }
+        let t = try TaskSuite.named(task)
+        let b = try Bridge.load(bridge)
+        let d = try ModelFile.load(dense), s = try ModelFile.load(sparse)
+        let steerer = try Steerer(bridge: b, dense: d.model, sparse: s.model, site: site, source: src, rescale: resc,
+                                  bridgePath: bridge)
+        // Channels are ranked on one set of pairs and the curve measured on another.
+        let rankingPairs = t.pairs(count: 100, seed: 1), heldout = t.pairs(count: pairs, seed: 2)
+        let ranked = try steerer.rankChannels(pairs: rankingPairs)
+        let chosen: Int
+        if channel == "auto" { chosen = ranked[0].channel } else {
+            guard let c = Int(channel), (0..<s.model.config.dModel).contains(c) else {
+                throw ValidationError("--channel must be 'auto' or between 0 and \(s.model.config.dModel - 1)")
+            }
+            chosen = c
+        }
+        let curve = try steerer.curve(pairs: heldout, channel: chosen, alphas: alphas)
+        let attributionResult = attribute ? try steerer.attribute(pairs: Array(heldout.prefix(20)), channel: chosen, alpha: alphas.last!) : nil
+        if json {
+            var o: [String: JSONValue] = [
+                "site": .string(site), "channel": .number(Double(chosen)), "source": .string(source), "rescale": .string(rescale),
+                "top_channels": .array(ranked.prefix(5).map { .object(["channel": .number(Double($0.channel)),
+                                                                      "separation": .number($0.separation)]) }),
+                "curve": .array(curve.map { .object(["alpha": .number($0.alpha), "mean_p_target": .number($0.meanProbability),
+                                                     "mean_logit_diff": .number($0.meanLogitDiff), "flip_rate": .number($0.flipRate),
+                                                     "control_mean_logit_diff": .number($0.controlMeanLogitDiff),
+                                                     "control_flip_rate": .number($0.controlFlipRate)]) })]
+            if let a = attributionResult {
+                o["attribution"] = .object(["pairs": .number(Double(a.pairs)), "mean_logit_diff": .number(a.meanLogitDiff),
+                                            "steering_score": .number(a.meanSteeringScore),
+                                            "max_relative_error": .number(Double(a.worstRelativeError)),
+                                            "routes": .array(a.meanRoutes.map { .object(["route": .string($0.name), "score": .number($0.score)]) })])
+            }
+            printJSON(.object(o))
+            return
+        }
+        print("top channels at \(site) by separation: " + ranked.prefix(5).map { "\($0.channel) (\(fmt($0.separation, 2)))" }.joined(separator: ", "))
+        print("steering channel \(chosen), source \(source), rescale \(rescale), \(heldout.count) held-out pairs")
+        var table = Table(headers: ["alpha", "mean P(target)", "logit diff", "flip rate", "control logit diff", "control flip rate"])
+        for p in curve {
+            table.rows.append([fmt(p.alpha, 2), fmt(p.meanProbability), fmt(p.meanLogitDiff), fmt(p.flipRate, 3),
+                               fmt(p.controlMeanLogitDiff), fmt(p.controlFlipRate, 3)])
+        }
+        print(table.render())
+        if let a = attributionResult {
+            print("DePass at α = \(fmt(alphas.last!, 2)) over \(a.pairs) pairs: logit diff \(fmt(a.meanLogitDiff)), steering component \(fmt(a.meanSteeringScore)); max relative error \(String(format: "%.1e", a.worstRelativeError))")
+            var routes = Table(headers: ["route of the steering component", "logit diff"])
+            for r in a.meanRoutes.sorted(by: { abs($0.score) > abs($1.score) }).prefix(10) { routes.rows.append([r.name, fmt(r.score)]) }
+            print(routes.render())
+        }
+    }
+}
