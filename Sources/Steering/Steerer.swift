@@ -38,6 +38,13 @@ public final class Steerer {
         self.source = source; self.rescale = rescale
     }
 
+    /// The pair with both prompts cut to the models' context (their last n_ctx tokens).
+    public func clip(_ pair: PromptPair) -> PromptPair {
+        let n = min(dense.config.nCtx, sparse.config.nCtx)
+        func cut(_ p: TaskPrompt) -> TaskPrompt { TaskPrompt(tokens: Array(p.tokens.suffix(n)), target: p.target, alternative: p.alternative) }
+        return PromptPair(presented: cut(pair.presented), counterfactual: cut(pair.counterfactual))
+    }
+
     /// The sparse residual stream at the site for one prompt, [T, d_sparse].
     public func sparseActivations(_ tokens: [Int32]) throws -> Tensor {
         let t = tokens.count

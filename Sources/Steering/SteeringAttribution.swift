@@ -28,7 +28,7 @@ extension Steerer {
         }
         var total = 0.0, steer = 0.0, worst: Float = 0
         var routeSums: [String: Double] = [:], routeOrder: [String] = []
-        for pair in pairs {
+        for pair in pairs.map(clip) {
             let tokens = pair.presented.tokens, t = tokens.count
             let dlt = try delta(pair, channel: c)
             let run = try DecomposedForward(model: dense, tokens: tokens, rule: rule,

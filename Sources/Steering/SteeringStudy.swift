@@ -32,7 +32,7 @@ extension Steerer {
     public func rankChannels(pairs: [PromptPair]) throws -> [ChannelScore] {
         let d = sparse.config.dModel
         var deltas = [[Double]](repeating: [], count: d)
-        for pair in pairs {
+        for pair in pairs.map(clip) {
             let a = try sparseActivations(pair.presented.tokens), b = try sparseActivations(pair.counterfactual.tokens)
             let ra = (pair.presented.tokens.count - 1) * d, rb = (pair.counterfactual.tokens.count - 1) * d
             for c in 0..<d { deltas[c].append(Double(b.data[rb + c] - a.data[ra + c])) }
@@ -55,6 +55,7 @@ extension Steerer {
         let rn = r.reduce(0) { $0 + $1 * $1 }.squareRoot()
         r = r.map { $0 / rn * norm }
         let control = r.map { Float($0) }
+        let pairs = pairs.map(clip)
         let deltas = try pairs.map { try delta($0, channel: c) }
         return try alphas.map { alpha in
             var p = 0.0, diff = 0.0, flips = 0, cDiff = 0.0, cFlips = 0

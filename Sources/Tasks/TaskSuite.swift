@@ -10,11 +10,17 @@ public struct TaskPrompt: Equatable, Sendable {
     public let tokens: [Int32]
     public let target: Int32
     public let alternative: Int32
+    public init(tokens: [Int32], target: Int32, alternative: Int32) {
+        self.tokens = tokens; self.target = target; self.alternative = alternative
+    }
 }
 
 public struct PromptPair: Equatable, Sendable {
     public let presented: TaskPrompt
     public let counterfactual: TaskPrompt
+    public init(presented: TaskPrompt, counterfactual: TaskPrompt) {
+        self.presented = presented; self.counterfactual = counterfactual
+    }
     public var prompts: [TaskPrompt] { [presented, counterfactual] }
 }
 
