@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["Tensors", "Transformers"]),
         .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks"]),
         .target(name: "DePass", dependencies: ["Tensors", "HDF5", "Transformers"]),
-        .target(name: "Steering", dependencies: ["Tensors", "Transformers", "Tasks", "Bridges", "DePass"]),
+        .target(name: "Steering", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges", "DePass"]),
         .executableTarget(name: "sparsebridge", dependencies: [
             "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
