@@ -32,6 +32,12 @@ public struct BridgeMap {
         trainTokens = f.trainTokens; heldoutTokens = f.heldoutTokens; rmsIn = f.rmsIn; rmsOut = f.rmsOut
     }
 
+    /// A map with given weights (fit statistics unknown: zero).
+    public init(weight: Tensor, bias: Tensor) {
+        self.weight = weight; self.bias = bias
+        nmse = 0; nmseUncentered = 0; lambda = 0; lambdaRelative = 0; trainTokens = 0; heldoutTokens = 0; rmsIn = 1; rmsOut = 1
+    }
+
     init(weight: Tensor, bias: Tensor, attributes g: H5Group) throws {
         self.weight = weight
         self.bias = bias
@@ -53,6 +59,9 @@ public struct BridgeMap {
 }
 
 public struct BridgeSite {
+    public init(hook: String, encoder: BridgeMap, decoder: BridgeMap, meanDense: Tensor, meanSparse: Tensor) {
+        self.hook = hook; self.encoder = encoder; self.decoder = decoder; self.meanDense = meanDense; self.meanSparse = meanSparse
+    }
     public let hook: String
     public let encoder: BridgeMap
     public let decoder: BridgeMap
