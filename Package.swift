@@ -6,7 +6,7 @@ let package = Package(
     name: "SparseBridge",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering"]),
+        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits"]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
     ],
     dependencies: [
@@ -27,9 +27,10 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["Tensors", "Transformers"]),
         .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks"]),
         .target(name: "DePass", dependencies: ["Tensors", "HDF5", "Transformers"]),
+        .target(name: "Circuits", dependencies: ["Tensors", "Transformers", "Training", "Tasks"]),
         .target(name: "Steering", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges", "DePass"]),
         .executableTarget(name: "sparsebridge", dependencies: [
-            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering",
+            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,0 +1,163 @@
+// Node-mask pruning (DESIGN.md "Circuits"): each node has a mask parameter τ ∈ [−1, 1];
+// the forward pass keeps the node when τ ≥ 0 and otherwise replaces it by its ablation
+// value; the backward pass uses the sigmoid-derivative surrogate σ'(τ/T)/T for the step.
+// The loss is the task's contrast loss −log σ(ℓ_target − ℓ_alt) at the last position,
+// averaged over prompts, plus `penalty` × (open nodes). Afterwards the nodes are ranked
+// by τ and the smallest top-k that reaches the target loss is found by bisection.
+
+import Foundation
+import Tasks
+import Tensors
+import Training
+import Transformers
+
+public struct PruneOptions: Sendable {
+    public var steps = 300
+    public var learningRate: Float = 0.02
+    public var temperature: Float = 0.1
+    /// Loss per open node; nil means 1 / (number of nodes), so that all-open costs 1.
+    public var penalty: Double?
+    public var targetLoss = 0.15
+    public var seed: UInt64 = 1
+    public init() {}
+}
+
+public final class Pruner {
+    public let model: Transformer
+    public let ablation: AblationValues
+    public let options: PruneOptions
+    public private(set) var tau: [NodeLocation: [Float]]
+    let locations: [NodeLocation]
+
+    public init(model: Transformer, ablation: AblationValues, options: PruneOptions) {
+        self.model = model
+        self.ablation = ablation
+        self.options = options
+        locations = NodeLocation.all(model.config)
+        var rng = SeededRandom(seed: options.seed)
+        tau = Dictionary(uniqueKeysWithValues: locations.map { loc in
+            (loc, (0..<loc.width(model.config)).map { _ in 0.1 + 0.01 * rng.nextNormal() })
+        })
+    }
+
+    public var nodeCount: Int { tau.values.reduce(0) { $0 + $1.count } }
+
+    public var hardMask: NodeMask { NodeMask(open: tau.mapValues { $0.map { $0 >= 0 } }) }
+
+    /// Mean contrast loss and accuracy of the masked model on `prompts`.
+    public func evaluate(_ mask: NodeMask, prompts: [TaskPrompt]) throws -> (loss: Double, accuracy: Double) {
+        let hooks = mask.hooks(model.config, ablation: ablation)
+        let logits = try TaskEvaluation.lastLogits(nCtx: model.config.nCtx, vocab: model.config.vocab,
+                                                   prompts: prompts.map(\.tokens)) { tokens, b, t in
+            try self.model.forward(tokens: tokens, batch: b, seqLen: t, hooks: hooks).logits
+        }
+        var loss = 0.0, right = 0
+        for (p, l) in zip(prompts, logits) {
+            let margin = Double(l[Int(p.target)] - l[Int(p.alternative)])
+            loss += margin > 30 ? exp(-margin) : log1p(exp(-margin))
+            if margin > 0 { right += 1 }
+        }
+        return (loss / Double(prompts.count), Double(right) / Double(prompts.count))
+    }
+
+    /// Contrast loss with the hard mask, and d loss / d m for every node (m = 1 open).
+    func lossAndMaskGradients(_ prompts: [TaskPrompt], mask: NodeMask) throws -> (Double, [NodeLocation: [Double]]) {
+        let c = model.config
+        var grads = Dictionary(uniqueKeysWithValues: locations.map { ($0, [Double](repeating: 0, count: $0.width(c))) })
+        let clipped = prompts.map { TaskPrompt(tokens: Array($0.tokens.suffix(c.nCtx)), target: $0.target, alternative: $0.alternative) }
+        let groups = Dictionary(grouping: clipped.indices, by: { clipped[$0].tokens.count })
+        var total = 0.0
+        let n = Double(prompts.count)
+        for (t, indices) in groups.sorted(by: { $0.key < $1.key }) {
+            let b = indices.count
+            var saved: [NodeLocation: Tensor] = [:]
+            let forward = Hooks(), backward = Hooks()
+            for loc in locations {
+                let w = loc.width(c), flags = mask.open[loc]!, values = ablation.values[loc]!
+                forward.add(loc.hook()) { ctx in
+                    saved[loc] = ctx.activation.copy()      // the activation before masking
+                    let rows = ctx.activation.count / w
+                    for j in 0..<w where !flags[j] { for r in 0..<rows { ctx.activation.data[r * w + j] = values[j] } }
+                }
+                backward.add(loc.hook()) { ctx in
+                    let a = saved[loc]!, g = ctx.activation, rows = g.count / w
+                    var dm = grads[loc]!
+                    for r in 0..<rows { for j in 0..<w { dm[j] += Double(g.data[r * w + j]) * Double(a.data[r * w + j] - values[j]) } }
+                    grads[loc] = dm
+                    for j in 0..<w where !flags[j] { for r in 0..<rows { g.data[r * w + j] = 0 } }
+                }
+            }
+            let tokens = indices.flatMap { clipped[$0].tokens }
+            let state = ForwardState(config: c, batch: b, seqLen: t, keepActivations: true)
+            try model.forward(tokens: tokens, batch: b, seqLen: t, hooks: forward, into: state)
+            let dLogits = Tensor(zeros: state.logits.shape)
+            for (row, i) in indices.enumerated() {
+                let p = clipped[i], base = (row * t + t - 1) * c.vocab
+                let margin = Double(state.logits.data[base + Int(p.target)] - state.logits.data[base + Int(p.alternative)])
+                total += margin > 30 ? exp(-margin) : log1p(exp(-margin))
+                let s = Float(1 / (1 + exp(margin)) / n)  // σ(−margin) / n
+                dLogits.data[base + Int(p.target)] -= s
+                dLogits.data[base + Int(p.alternative)] += s
+            }
+            let paramGrads = try TransformerWeights(zerosLike: model.weights)
+            try BackwardPass(config: c, batch: b, seqLen: t).run(model: model, state: state, dLogits: dLogits,
+                                                                 grads: paramGrads, hooks: backward)
+        }
+        return (total / n, grads)
+    }
+
+    /// Adam on τ with the surrogate gradient; τ stays in [−1, 1]. Returns the loss per step.
+    @discardableResult
+    public func optimize(prompts: [TaskPrompt], progress: ((Int, Double, Int) -> Void)? = nil) throws -> [Double] {
+        let penalty = options.penalty ?? 1 / Double(nodeCount)
+        let T = options.temperature, lr = options.learningRate
+        var m = tau.mapValues { $0.map { _ in Float(0) } }, v = m
+        var history: [Double] = []
+        for step in 1...max(1, options.steps) {
+            let mask = hardMask
+            let (loss, dm) = try lossAndMaskGradients(prompts, mask: mask)
+            history.append(loss)
+            let c1 = 1 / (1 - pow(0.9, Float(step))), c2 = 1 / (1 - pow(0.999, Float(step)))
+            for loc in locations {
+                var t = tau[loc]!, mm = m[loc]!, vv = v[loc]!
+                let g = dm[loc]!
+                for j in t.indices {
+                    let s = 1 / (1 + exp(-t[j] / T))
+                    let surrogate = s * (1 - s) / T
+                    let grad = Float(g[j] + penalty) * surrogate
+                    mm[j] = 0.9 * mm[j] + 0.1 * grad
+                    vv[j] = 0.999 * vv[j] + 0.001 * grad * grad
+                    t[j] = min(1, max(-1, t[j] - lr * (mm[j] * c1) / ((vv[j] * c2).squareRoot() + 1e-8)))
+                }
+                tau[loc] = t; m[loc] = mm; v[loc] = vv
+            }
+            progress?(step, loss, mask.openCount)
+        }
+        return history
+    }
+
+    /// The top-k nodes by τ (ties to the lower location, then channel) as a mask.
+    public func topK(_ k: Int) -> NodeMask {
+        var ranked: [(Float, Int, Int, NodeLocation)] = []
+        for (li, loc) in locations.enumerated() { for (j, t) in tau[loc]!.enumerated() { ranked.append((t, li, j, loc)) } }
+        ranked.sort { $0.0 > $1.0 || ($0.0 == $1.0 && ($0.1, $0.2) < ($1.1, $1.2)) }
+        var mask = NodeMask.all(model.config, open: false)
+        for r in ranked.prefix(k) { mask.open[r.3]![r.2] = true }
+        return mask
+    }
+
+    /// The smallest k whose top-k mask reaches the target loss on `prompts` (bisection; the
+    /// loss is taken to fall as k grows). Returns nil when even every node misses the target.
+    public func bisect(prompts: [TaskPrompt]) throws -> (k: Int, loss: Double)? {
+        var hi = nodeCount
+        let full = try evaluate(topK(hi), prompts: prompts).loss
+        guard full <= options.targetLoss else { return nil }
+        var lo = 0, best = (hi, full)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let l = try evaluate(topK(mid), prompts: prompts).loss
+            if l <= options.targetLoss { hi = mid; best = (mid, l) } else { lo = mid + 1 }
+        }
+        return best
+    }
+}

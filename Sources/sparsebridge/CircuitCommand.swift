@@ -1,0 +1,80 @@
+import ArgumentParser
+import Circuits
+import Foundation
+import HDF5
+import Tasks
+import Tensors
+import Transformers
+
+struct CircuitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "circuit", abstract: "Prune a model to the smallest set of nodes that still does a task (node masks + bisection).")
+
+    @Option(help: "Model file (.h5).") var model: String
+    @Option(help: "Task name.") var task: String
+    @Option(name: .customLong("target-loss"), help: "Contrast loss the circuit must reach.") var targetLoss = 0.15
+    @Option(help: "mean (corpus means) or zero.") var ablation = "mean"
+    @Option(help: "Optimisation steps.") var steps = 300
+    @Option(help: "Prompt pairs for optimisation (held-out checks use as many more).") var pairs = 32
+    @Option(help: "Penalty per open node (default 1 / number of nodes).") var penalty: Double?
+    @Option(help: "Learning rate for the masks.") var lr: Float = 0.02
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "Output JSON.") var out: String
+    @Option(help: "Also write Graphviz DOT here.") var dot: String?
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        guard let kind = AblationKind(rawValue: ablation) else { throw ValidationError("--ablation must be mean or zero") }
+        let outFile = try AtomicOutput(out)
+        let dotFile = try dot.map { try AtomicOutput($0) }
+        let loaded = try ModelFile.load(model)
+        let m = loaded.model, t = try TaskSuite.named(task)
+        var corpus = SyntheticCorpus(seed: 5)
+        let values = kind == .mean ? try AblationValues.means(model: m, corpus: &corpus, sequences: 16, seqLen: min(256, m.config.nCtx))
+                                   : AblationValues.zeros(m.config)
+        var options = PruneOptions()
+        options.steps = steps; options.targetLoss = targetLoss; options.penalty = penalty; options.learningRate = lr; options.seed = seed
+        let pruner = Pruner(model: m, ablation: values, options: options)
+        let train = t.pairs(count: pairs, seed: seed).flatMap(\.prompts)
+        let heldout = t.pairs(count: pairs, seed: seed &+ 1000).flatMap(\.prompts)
+        let progress = ProgressLine("circuit", total: steps, unit: "steps")
+        try pruner.optimize(prompts: train) { step, loss, open in progress.update(step, extra: "loss \(fmt(loss)) open \(open)") }
+        progress.finish()
+        guard let (k, loss) = try pruner.bisect(prompts: train) else {
+            let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: train)
+            throw ModelError.badInput("the full model's contrast loss on \(task) is \(fmt(full.loss)), above --target-loss \(targetLoss): no circuit can reach it")
+        }
+        let mask = pruner.topK(k)
+        let alone = try pruner.evaluate(mask, prompts: heldout)
+        let without = try pruner.evaluate(mask.inverted(), prompts: heldout)
+        let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: heldout)
+        let graph = CircuitGraph(model: m, mask: mask)
+        let summary: [String: JSONValue] = [
+            "model": .string(model), "task": .string(task), "ablation": .string(ablation), "target_loss": .number(targetLoss),
+            "loss": .number(loss), "total_nodes": .number(Double(pruner.nodeCount)),
+            "checks": .object(["heldout_prompts": .number(Double(heldout.count)),
+                               "full_model": .object(["loss": .number(full.loss), "accuracy": .number(full.accuracy)]),
+                               "circuit_alone": .object(["loss": .number(alone.loss), "accuracy": .number(alone.accuracy)]),
+                               "circuit_ablated": .object(["loss": .number(without.loss), "accuracy": .number(without.accuracy)])])]
+        let doc = graph.json(extra: summary)
+        try Data((doc.jsonString + "\n").utf8).write(to: URL(fileURLWithPath: outFile.temporaryPath))
+        try outFile.commit()
+        if let dotFile {
+            try Data(graph.dot(title: "\(task): \(graph.nodes.count) nodes, \(graph.edges.count) edges").utf8)
+                .write(to: URL(fileURLWithPath: dotFile.temporaryPath))
+            try dotFile.commit()
+        }
+        if json { printJSON(.object(summary.merging(["node_count": .number(Double(graph.nodes.count)), "edge_count": .number(Double(graph.edges.count))]) { a, _ in a })); return }
+        print("\(task): \(graph.nodes.count) of \(pruner.nodeCount) nodes, \(graph.edges.count) edges, contrast loss \(fmt(loss)) (target \(targetLoss))")
+        var table = Table(headers: ["held-out check", "contrast loss", "accuracy"])
+        table.rows = [["full model", fmt(full.loss), fmt(full.accuracy, 3)], ["circuit alone", fmt(alone.loss), fmt(alone.accuracy, 3)],
+                      ["circuit ablated", fmt(without.loss), fmt(without.accuracy, 3)]]
+        print(table.render())
+        var byLocation: [String: Int] = [:]
+        for n in graph.nodes { byLocation[n.location.name, default: 0] += 1 }
+        print("nodes by location: " + byLocation.keys.sorted().map { "\($0) \(byLocation[$0]!)" }.joined(separator: ", "))
+        print("wrote \(out)" + (dot.map { " and \($0)" } ?? ""))
+    }
+}
