@@ -48,6 +48,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Tasks"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
         .testTarget(name: "BridgesTests", dependencies: ["Bridges"]),
+        .testTarget(name: "CircuitsTests", dependencies: ["Circuits", "Tasks"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "DePass", "Bridges", "Tasks"]),
     ],
     swiftLanguageModes: [.v5]

@@ -13,6 +13,11 @@ public struct NodeLocation: Hashable, Sendable, Codable {
     public let kind: String   // attn_in, attn_q, attn_k, attn_v, attn_out, mlp_in, mlp_neuron, mlp_out, final_in
     public let layer: Int     // −1 for final_in
 
+    public init(kind: String, layer: Int) {
+        self.kind = kind
+        self.layer = layer
+    }
+
     public func hook() -> HookPoint {
         switch kind {
         case "attn_in": return .ln1Normalized(layer)
