@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["Tensors", "Transformers"]),
         .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks"]),
         .target(name: "DePass", dependencies: ["Tensors", "HDF5", "Transformers"]),
-        .target(name: "Circuits", dependencies: ["Tensors", "Transformers", "Training", "Tasks"]),
+        .target(name: "Circuits", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges"]),
         .target(name: "Steering", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges", "DePass"]),
         .executableTarget(name: "sparsebridge", dependencies: [
             "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits",

@@ -18,12 +18,12 @@ public struct CodeGenerator {
 
     public enum ContainerKind { case set, string, dict, list }
 
-    static let names = ["x", "y", "z", "a", "b", "n", "s", "t", "items", "names", "data", "values", "result",
+    public static let names = ["x", "y", "z", "a", "b", "n", "s", "t", "items", "names", "data", "values", "result",
                         "seen", "text", "buf", "out", "acc", "keys", "vals", "line", "word", "parts", "total",
                         "count", "tmp", "row", "col", "node", "path"]
-    static let words = ["alpha", "beta", "gamma", "hello", "world", "foo", "bar", "baz", "spam", "eggs", "red",
+    public static let words = ["alpha", "beta", "gamma", "hello", "world", "foo", "bar", "baz", "spam", "eggs", "red",
                         "green", "blue", "one", "two", "key", "value", "left", "right", "up", "down", "ok", "done"]
-    static let functions = ["f", "g", "h", "run", "step", "load", "save", "parse", "check", "update", "merge", "walk"]
+    public static let functions = ["f", "g", "h", "run", "step", "load", "save", "parse", "check", "update", "merge", "walk"]
 
     // MARK: pieces
 

@@ -106,3 +106,19 @@ struct CircuitsTests {
         }
     }
 }
+
+@Suite("Dilution predictor")
+struct DilutionPredictorTests {
+    @Test("a signal decaying as 1/length predicts the analytic flip length")
+    func oneOverLength() {
+        // s(L) = 12 / L + 0.5 crosses 0.8 at L = 12 / 0.3 = 40.
+        let lengths = stride(from: 4.0, through: 80, by: 4).map { $0 }
+        let signal = lengths.map { 12 / $0 + 0.5 }
+        let fit = DilutionPredictor.fit(lengths: lengths, signal: signal)
+        #expect(abs(fit.a - 12) < 1e-9 && abs(fit.b - 0.5) < 1e-9)
+        let flip = DilutionPredictor.flipLength(a: fit.a, b: fit.b, threshold: 0.8)
+        #expect(flip != nil && abs(flip! - 40) < 1e-9)
+        // A threshold the signal never reaches: no flip.
+        #expect(DilutionPredictor.flipLength(a: fit.a, b: fit.b, threshold: 0.4) == nil)
+    }
+}
