@@ -6,7 +6,7 @@ let package = Package(
     name: "SparseBridge",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits"]),
+        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits", "Reports"]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
     ],
     dependencies: [
@@ -28,9 +28,10 @@ let package = Package(
         .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks"]),
         .target(name: "DePass", dependencies: ["Tensors", "HDF5", "Transformers"]),
         .target(name: "Circuits", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges"]),
+        .target(name: "Reports", dependencies: ["Tensors", "HDF5", "Transformers", "Tasks", "Bridges", "DePass", "Steering", "Circuits"]),
         .target(name: "Steering", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges", "DePass"]),
         .executableTarget(name: "sparsebridge", dependencies: [
-            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits",
+            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,24 +1,37 @@
 import ArgumentParser
 import Foundation
+import Reports
 import Transformers
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Export a SparseBridge model file as safetensors.")
+        commandName: "export", abstract: "Export a model as safetensors, or a demo run as a Jupyter notebook.",
+        subcommands: [Safetensors.self, Notebook.self], defaultSubcommand: Safetensors.self)
 
-    @Option(help: "Model file (.h5).")
-    var model: String
-    @Option(help: "Key layout: sparsebridge or hf-gpt2.")
-    var layout: String = "sparsebridge"
-    @Option(help: "Output .safetensors file.")
-    var out: String
+    struct Safetensors: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Export a SparseBridge model file as safetensors.")
+        @Option(help: "Model file (.h5).") var model: String
+        @Option(help: "Key layout: sparsebridge or hf-gpt2.") var layout: String = "sparsebridge"
+        @Option(help: "Output .safetensors file.") var out: String
 
-    func run() throws {
-        guard let chosen = CheckpointLayout(rawValue: layout) else {
-            throw ValidationError("--layout must be one of \(CheckpointLayout.allCases.map(\.rawValue).joined(separator: ", "))")
+        func run() throws {
+            guard let chosen = CheckpointLayout(rawValue: layout) else {
+                throw ValidationError("--layout must be one of \(CheckpointLayout.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let loaded = try ModelFile.load(model)
+            try SafetensorsCheckpoint.export(loaded, layout: chosen, to: out)
+            print("wrote \(out) (\(chosen.rawValue) layout)")
         }
-        let loaded = try ModelFile.load(model)
-        try SafetensorsCheckpoint.export(loaded, layout: chosen, to: out)
-        print("wrote \(out) (\(chosen.rawValue) layout)")
+    }
+
+    struct Notebook: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a demo run folder as a runnable Jupyter notebook.")
+        @Option(name: .customLong("run"), help: "Run folder (from `sparsebridge demo`).") var runFolder: String
+        @Option(help: "Output .ipynb file.") var out: String
+
+        func run() throws {
+            try NotebookExport.write(run: runFolder, out: out)
+            print("wrote \(out)")
+        }
     }
 }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Bridges
 import DePass
+import Reports
 import Steering
 import Foundation
 import HDF5
@@ -12,7 +13,7 @@ import Transformers
 
 /// Errors that carry their own one-line message (ArgumentParser's own are printed its way).
 func isOurError(_ error: Error) -> Bool {
-    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError || error is DePassError || error is SteeringError
+    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError || error is DePassError || error is SteeringError || error is DemoError
 }
 
 /// A plain text table with right-aligned numbers.
