@@ -12,7 +12,7 @@ BIN := .build/release/sparsebridge
 OPENBLAS_CORETYPE ?= $(shell if grep -qw avx512bw /proc/cpuinfo; then echo SkylakeX; elif grep -qw avx2 /proc/cpuinfo; then echo Haswell; fi)
 export OPENBLAS_CORETYPE
 
-.PHONY: demo test build deps venv bench clean
+.PHONY: demo test build deps venv bench clean models bridges circuits
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -45,6 +45,20 @@ test: deps venv
 	python3 -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q --disable-pip-version-check torch numpy
 	touch $@
+
+# The shipped files, remade from their committed recipes and command lines (slow: the two
+# trainings take about 40 and 110 minutes on this 2-core machine, one thread each).
+models: build
+	$(BIN) train --recipe models/recipes/dense.json --out models/dense.h5 --threads 1
+	$(BIN) train --recipe models/recipes/sparse.json --out models/sparse.h5 --threads 1
+
+bridges: build
+	$(BIN) fit --dense models/dense.h5 --sparse models/sparse.h5 --tokens 262144 --seq-len 256 --seed 7 --threads 1 --out bridges/default.h5
+
+circuits: build
+	for m in dense sparse; do for t in single_double_quote bracket_counting; do \
+		$(BIN) circuit --model models/$$m.h5 --task $$t --threads 1 --out circuits/$${m}_$$t.json --dot circuits/$${m}_$$t.dot || exit 1; \
+	done; done
 
 bench: build .venv-bench/.ready
 	bash benchmarks/run.sh
