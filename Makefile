@@ -43,7 +43,7 @@ test: deps venv
 # PyTorch for the benchmark peers (a large download, so only for `make bench`).
 .venv-bench/.ready:
 	python3 -m venv .venv-bench
-	.venv-bench/bin/python -m pip install -q --disable-pip-version-check torch numpy
+	.venv-bench/bin/python -m pip install -q --disable-pip-version-check torch numpy h5py
 	touch $@
 
 # The shipped files, remade from their committed recipes and command lines (slow: the two

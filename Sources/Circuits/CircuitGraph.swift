@@ -68,27 +68,35 @@ public struct CircuitGraph: Sendable {
         self.edges = edges
     }
 
-    public func json(extra: [String: JSONValue]) -> JSONValue {
-        var reads: [String: [String]] = [:], writes: [String: [String]] = [:]
-        for e in edges { reads[e.to, default: []].append(e.from); writes[e.from, default: []].append(e.to) }
+    /// Dense models' circuits hold hundreds of thousands of edges; the file lists the
+    /// `maxEdges` strongest (by |weight|, with `edges_listed` < `edge_count` saying so) and,
+    /// per node, how many edges it reads and writes with its strongest few.
+    public func json(extra: [String: JSONValue], maxEdges: Int = 20_000) -> JSONValue {
+        let ranked = edges.sorted { abs($0.weight) > abs($1.weight) || (abs($0.weight) == abs($1.weight) && ($0.from, $0.to) < ($1.from, $1.to)) }
+        var reads: [String: [CircuitEdge]] = [:], writes: [String: [CircuitEdge]] = [:]
+        for e in ranked { reads[e.to, default: []].append(e); writes[e.from, default: []].append(e) }
         var o = extra
         o["node_count"] = .number(Double(nodes.count))
         o["edge_count"] = .number(Double(edges.count))
+        o["edges_listed"] = .number(Double(min(edges.count, maxEdges)))
         o["nodes"] = .array(nodes.map { n in
             let id = Self.id(n.location, n.index)
+            let r = reads[id] ?? [], w = writes[id] ?? []
             return .object(["id": .string(id), "location": .string(n.location.name), "index": .number(Double(n.index)),
-                            "reads": .array((reads[id] ?? []).map { .string($0) }),
-                            "writes": .array((writes[id] ?? []).map { .string($0) })])
+                            "reads_count": .number(Double(r.count)), "writes_count": .number(Double(w.count)),
+                            "reads": .array(r.prefix(8).map { .string($0.from) }),
+                            "writes": .array(w.prefix(8).map { .string($0.to) })])
         })
-        o["edges"] = .array(edges.map { .object(["from": .string($0.from), "to": .string($0.to), "kind": .string($0.kind),
-                                                 "weight": .number(Double($0.weight))]) })
+        o["edges"] = .array(ranked.prefix(maxEdges).map { .object(["from": .string($0.from), "to": .string($0.to), "kind": .string($0.kind),
+                                                                   "weight": .number(Double($0.weight))]) })
         return .object(o)
     }
 
-    public func dot(title: String) -> String {
+    /// Graphviz DOT of the nodes and the `maxEdges` strongest edges.
+    public func dot(title: String, maxEdges: Int = 2_000) -> String {
         var lines = ["digraph circuit {", "  label=\"\(title)\";", "  rankdir=BT;", "  node [shape=box, fontsize=10];"]
         for n in nodes { lines.append("  \"\(Self.id(n.location, n.index))\";") }
-        for e in edges {
+        for e in edges.sorted(by: { abs($0.weight) > abs($1.weight) }).prefix(maxEdges) {
             let style = e.kind == "residual" ? "dashed" : "solid"
             lines.append("  \"\(e.from)\" -> \"\(e.to)\" [label=\"\(e.kind) \(String(format: "%.2f", e.weight))\", style=\(style), fontsize=8];")
         }
