@@ -19,7 +19,7 @@ def test_circuit_file_layout(tmp_path, cli):
     cli("circuit", "--model", model, "--task", "bracket_counting", "--steps", 5, "--pairs", 4, "--target-loss", 5,
         "--out", out, "--dot", dot)
     c = json.loads(out.read_text())
-    assert c["task"] == "bracket_counting" and c["ablation"] == "mean" and c["total_nodes"] == 16 * 6 + 32 + 16
+    assert c["task"] == "bracket_counting" and c["ablation"] == "mean" and c["total_nodes"] == 16 * 7 + 32 + 16
     assert c["node_count"] == len(c["nodes"]) and c["edges_listed"] == len(c["edges"]) <= c["edge_count"]
     for key in ("full_model", "circuit_alone", "circuit_ablated"):
         assert 0 <= c["checks"][key]["accuracy"] <= 1
