@@ -9,7 +9,12 @@ B=.build/release
 PY=.venv-bench/bin/python
 WORK=$(mktemp -d /tmp/sparsebridge-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+# THREADS picks the thread counts (default both); RESULTS keeps the JSON lines (appended).
+THREADS=${THREADS:-"1 2"}
 MALLOC=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=8589934592 MALLOC_TOP_PAD_=1073741824)
+# NumPy's bundled OpenBLAS has the same kernel-detection problem: give it the kernel
+# sparsebridge itself would choose, so that the peer runs at its best.
+PEER_CORE=${OPENBLAS_CORETYPE:-$(if grep -qw avx512bw /proc/cpuinfo; then echo SkylakeX; elif grep -qw avx2 /proc/cpuinfo; then echo Haswell; else echo Prescott; fi)}
 
 echo "# $($B/sparsebridge --version | tail -1)"
 echo "# PyTorch $($PY -c 'import torch; print(torch.__version__)'), $(nproc) cores"
@@ -19,12 +24,12 @@ w = sys.argv[1]
 json.dump({"n_layer": 4, "d_model": 256, "n_head": 8, "d_mlp": 1024, "n_ctx": 256, "vocab": 128}, open(f"{w}/D.json", "w"))
 json.dump({"n_layer": 4, "d_model": 1024, "n_head": 16, "d_mlp": 4096, "n_ctx": 256, "vocab": 128}, open(f"{w}/S.json", "w"))
 PY
-results="$WORK/results.jsonl"
+results=${RESULTS:-"$WORK/results.jsonl"}
 for cfg in D S; do
     $B/sparsebridge init --config "$WORK/$cfg.json" --seed 1 --out "$WORK/$cfg.h5" >/dev/null
     $B/sparsebridge export --model "$WORK/$cfg.h5" --out "$WORK/$cfg.safetensors" >/dev/null
     iters=$([ $cfg = D ] && echo 8 || echo 3)
-    for t in 1 2; do
+    for t in $THREADS; do
         $B/sparsebridge-bench-forward "$WORK/$cfg.h5" --threads $t --iters $iters --capture "$WORK" \
             | sed "s/^{/{\"config\": \"$cfg\", /" >> "$results"
         $PY benchmarks/peers/forward_torch.py "$WORK/$cfg.safetensors" --threads $t --iters $iters \
@@ -34,7 +39,7 @@ for cfg in D S; do
     done
 done
 # Training steps on config D (AdamW, batch 32 × 256), and the sparse projection's share.
-for t in 1 2; do
+for t in $THREADS; do
     $B/sparsebridge-bench-train --threads $t --steps 5 | sed 's/^{/{"config": "D", /' >> "$results"
     $PY benchmarks/peers/train_torch.py --threads $t --steps 5 | sed 's/^{/{"config": "D", /' >> "$results"
     env "${MALLOC[@]}" $PY benchmarks/peers/train_torch.py --threads $t --steps 5 --label pytorch-malloc \
@@ -42,8 +47,8 @@ for t in 1 2; do
 done
 # Bridge fit: a 256 → 1024 map on 100k tokens, beside NumPy lstsq on the same data.
 $PY benchmarks/peers/fit_numpy.py make-data "$WORK/fit.h5" --tokens 100000
-for t in 1 2; do
+for t in $THREADS; do
     $B/sparsebridge-bench-fit "$WORK/fit.h5" --threads $t >> "$results"
-    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t $PY benchmarks/peers/fit_numpy.py fit "$WORK/fit.h5" --threads $t >> "$results"
+    OPENBLAS_CORETYPE=$PEER_CORE OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t $PY benchmarks/peers/fit_numpy.py fit "$WORK/fit.h5" --threads $t >> "$results"
 done
 $PY benchmarks/report.py "$results"

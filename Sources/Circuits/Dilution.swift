@@ -29,11 +29,12 @@ public enum DilutionPredictor {
         return (a, my - a * mx)
     }
 
-    /// The length at which A / L + B falls to `threshold` (nil if it never does for L > 0).
+    /// The length at which A / L + B reaches `threshold`: L = A / (threshold − B), when that is
+    /// a positive length (nil otherwise: the fitted signal never gets there).
     public static func flipLength(a: Double, b: Double, threshold: Double) -> Double? {
-        // A / L + B = threshold  ⇔  L = A / (threshold − B), valid when the signal decreases towards it.
-        guard a > 0, threshold > b else { return nil }
-        return a / (threshold - b)
+        guard threshold != b else { return nil }
+        let l = a / (threshold - b)
+        return l.isFinite && l > 0 ? l : nil
     }
 }
 
@@ -69,9 +70,17 @@ public final class DilutionStudy {
         self.dense = dense; self.sparse = sparse; self.bridge = bridge; self.pairsPerLength = pairsPerLength
     }
 
+    /// Pairs at one list length, cut to the models' context (their last n_ctx tokens); a pair
+    /// whose list no longer fits whole is dropped.
     func pairs(length: Int, seed: UInt64) -> [PromptPair] {
-        TaskSuite.bracketCounting.pairs(count: pairsPerLength, seed: seed &+ UInt64(length), length: length)
-            .filter { $0.presented.tokens.count <= min(dense.config.nCtx, sparse.config.nCtx) }
+        let n = min(dense.config.nCtx, sparse.config.nCtx)
+        func cut(_ p: TaskPrompt) -> TaskPrompt { TaskPrompt(tokens: Array(p.tokens.suffix(n)), target: p.target, alternative: p.alternative) }
+        func holds(_ p: TaskPrompt, _ opening: String) -> Bool {
+            String(decoding: p.tokens.map { UInt8(clamping: $0) }, as: UTF8.self).contains(opening)
+        }
+        return TaskSuite.bracketCounting.pairs(count: pairsPerLength, seed: seed &+ UInt64(length), length: length)
+            .map { PromptPair(presented: cut($0.presented), counterfactual: cut($0.counterfactual)) }
+            .filter { holds($0.presented, "= [[") && holds($0.counterfactual, "= [") }
     }
 
     /// The stream at `point`, last position, of one prompt: sparse directly, dense through the encoder.
@@ -154,33 +163,29 @@ public final class DilutionStudy {
         return total / Double(prompts.count)
     }
 
-    /// The channel value where the depth-2 answer flips, by bisection between the depth-1 and
-    /// depth-2 values on short lists (widened until the logit difference changes sign).
+    /// The channel value where the depth-2 answer flips: starting from the depth-2 value v₂ on
+    /// short lists, move towards (and past) the depth-1 value v₁, x(s) = v₂ + s·(v₁ − v₂), until
+    /// the logit difference changes sign, then bisect. NaN when it never does (s ≤ 16).
     func threshold(sparseSide: Bool) throws -> Double {
         let short = pairs(length: 6, seed: 901)
         let prompts = short.map(\.presented)
         let enc = bridge.sites.first { $0.hook == site.name }?.encoder
-        let hi0 = try short.map { try channelValue($0.presented.tokens, sparseSide: sparseSide, point: site, channel: channel, encoder: enc) }
-            .reduce(0, +) / Double(short.count)
-        let lo0 = try short.map { try channelValue($0.counterfactual.tokens, sparseSide: sparseSide, point: site, channel: channel, encoder: enc) }
-            .reduce(0, +) / Double(short.count)
-        var lo = lo0, hi = hi0
-        let span = max(abs(hi0 - lo0), 1e-3)
-        // Orient so that f(hi) > 0 (depth 2 answered) and f(lo) < 0.
-        var fhi = try logitDiff(withChannelAt: hi, sparseSide: sparseSide, prompts: prompts)
-        var flo = try logitDiff(withChannelAt: lo, sparseSide: sparseSide, prompts: prompts)
-        var widen = 0
-        while !(fhi > 0 && flo < 0) && widen < 8 {
-            if fhi <= 0 { hi += (hi - lo0 >= 0 ? 1 : -1) * span; fhi = try logitDiff(withChannelAt: hi, sparseSide: sparseSide, prompts: prompts) }
-            if flo >= 0 { lo -= (hi0 - lo >= 0 ? 1 : -1) * span; flo = try logitDiff(withChannelAt: lo, sparseSide: sparseSide, prompts: prompts) }
-            widen += 1
+        func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
+        let v2 = mean(try short.map { try channelValue($0.presented.tokens, sparseSide: sparseSide, point: site, channel: channel, encoder: enc) })
+        let v1 = mean(try short.map { try channelValue($0.counterfactual.tokens, sparseSide: sparseSide, point: site, channel: channel, encoder: enc) })
+        func f(_ s: Double) throws -> Double { try logitDiff(withChannelAt: v2 + s * (v1 - v2), sparseSide: sparseSide, prompts: prompts) }
+        guard try f(0) > 0 else { return .nan }
+        var lo = 0.0, hi = 0.5
+        while try f(hi) > 0 {
+            lo = hi
+            hi *= 2
+            if hi > 16 { return .nan }
         }
-        guard fhi > 0 && flo < 0 else { return .nan }
         for _ in 0..<20 {
             let mid = (lo + hi) / 2
-            if try logitDiff(withChannelAt: mid, sparseSide: sparseSide, prompts: prompts) > 0 { hi = mid } else { lo = mid }
+            if try f(mid) > 0 { lo = mid } else { hi = mid }
         }
-        return (lo + hi) / 2
+        return v2 + (lo + hi) / 2 * (v1 - v2)
     }
 
     public func run(lengths: [Int], distractors: Bool) throws -> [DilutionModelResult] {
@@ -206,10 +211,8 @@ public final class DilutionStudy {
                                             signalDepth2: s2 / n, signalDepth1: s1 / n))
             }
             let fit = DilutionPredictor.fit(lengths: points.map { Double($0.length) }, signal: points.map(\.signalDepth2))
-            // The fit describes a signal that falls with length; orient it so (a > 0 means falling).
             let th = try threshold(sparseSide: sparseSide)
-            let sign: Double = fit.a >= 0 ? 1 : -1
-            let predicted = th.isNaN ? nil : DilutionPredictor.flipLength(a: sign * fit.a, b: sign * fit.b, threshold: sign * th)
+            let predicted = th.isNaN ? nil : DilutionPredictor.flipLength(a: fit.a, b: fit.b, threshold: th)
             let measured = points.first { $0.accuracyDepth2 < 0.5 }?.length
             var distractor: Double?
             if distractors {
