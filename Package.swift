@@ -43,12 +43,14 @@ let package = Package(
         .executableTarget(name: "sparsebridge-bench-fit", dependencies: ["Tensors", "HDF5", "Bridges"],
                           path: "benchmarks/Fit"),
 
+        // File helpers the test targets share (not a product).
+        .target(name: "TestHelpers", path: "Tests/TestHelpers"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
-        .testTarget(name: "TransformersTests", dependencies: ["Transformers"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["TestHelpers", "HDF5"]),
+        .testTarget(name: "TransformersTests", dependencies: ["TestHelpers", "Transformers"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Tasks"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
-        .testTarget(name: "BridgesTests", dependencies: ["Bridges"]),
+        .testTarget(name: "BridgesTests", dependencies: ["TestHelpers", "Bridges"]),
         .testTarget(name: "CircuitsTests", dependencies: ["Circuits", "Tasks"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "DePass", "Bridges", "Tasks"]),
     ],
