@@ -33,7 +33,7 @@ build: deps
 	swift build -c release
 
 demo: build
-	bash scripts/demo.sh
+	$(BIN) demo --out runs/demo --notebook notebooks-export/demo.ipynb
 
 test: deps venv
 	swift build -c release --build-tests
