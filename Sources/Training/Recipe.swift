@@ -76,9 +76,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
 
     public init(from decoder: Decoder) throws {
-        let any = try decoder.container(keyedBy: AnyCodingKey.self)
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = any.allKeys.map(\.stringValue).first(where: { !known.contains($0) }) {
+        if let unknown = try unknownKey(in: decoder, known: CodingKeys.allCases.map(\.rawValue)) {
             throw TrainingError.badRecipe("unknown recipe field \"\(unknown)\"")
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -163,13 +161,6 @@ public struct Recipe: Codable, Equatable, Sendable {
         e.outputFormatting = [.sortedKeys]
         return String(decoding: try! e.encode(self), as: UTF8.self)
     }
-}
-
-struct AnyCodingKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
 }
 
 public enum TrainingError: Error, CustomStringConvertible {

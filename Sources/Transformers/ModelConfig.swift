@@ -65,9 +65,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         // Unknown keys are refused: a misspelt option must not silently fall back to a default.
-        let any = try decoder.container(keyedBy: AnyKey.self)
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = any.allKeys.map(\.stringValue).first(where: { !known.contains($0) }) {
+        if let unknown = try unknownKey(in: decoder, known: CodingKeys.allCases.map(\.rawValue)) {
             throw ModelError.badConfig("unknown config field \"\(unknown)\"")
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -137,11 +135,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     }
 }
 
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
+/// The first key of the JSON object being decoded that is not in `known`, if any.
+public func unknownKey(in decoder: Decoder, known: [String]) throws -> String? {
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+    let names = Set(known)
+    return try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).first { !names.contains($0) }
 }
 
 /// A one-line explanation of a JSONDecoder failure.
