@@ -16,6 +16,8 @@ struct ConvertCommand: ParsableCommand {
     var tokenizer: String?
     @Option(help: "Output model file (.h5).")
     var out: String
+    @Flag(help: "Print JSON.")
+    var json = false
 
     func run() throws {
         var chosen: CheckpointLayout?
@@ -38,6 +40,7 @@ struct ConvertCommand: ParsableCommand {
         case let other?: throw ValidationError("--tokenizer must be char or ids, not \(other)")
         }
         try ModelFile.save(loaded.model, tokenizer: tok, provenance: loaded.provenance, to: out)
+        if json { printJSON(.object(["out": .string(out), "from": .string(from), "parameters": .number(Double(loaded.model.weights.parameterCount))])); return }
         print("wrote \(out) from \(from): \(loaded.model.config.nLayer) layers, \(loaded.model.weights.parameterCount) parameters")
     }
 }

@@ -13,6 +13,7 @@ struct ExportCommand: ParsableCommand {
         @Option(help: "Model file (.h5).") var model: String
         @Option(help: "Key layout: sparsebridge or hf-gpt2.") var layout: String = "sparsebridge"
         @Option(help: "Output .safetensors file.") var out: String
+        @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             guard let chosen = CheckpointLayout(rawValue: layout) else {
@@ -20,6 +21,7 @@ struct ExportCommand: ParsableCommand {
             }
             let loaded = try ModelFile.load(model)
             try SafetensorsCheckpoint.export(loaded, layout: chosen, to: out)
+            if json { printJSON(.object(["out": .string(out), "layout": .string(chosen.rawValue)])); return }
             print("wrote \(out) (\(chosen.rawValue) layout)")
         }
     }
@@ -28,9 +30,11 @@ struct ExportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a demo run folder as a runnable Jupyter notebook.")
         @Option(name: .customLong("run"), help: "Run folder (from `sparsebridge demo`).") var runFolder: String
         @Option(help: "Output .ipynb file.") var out: String
+        @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             try NotebookExport.write(run: runFolder, out: out)
+            if json { printJSON(.object(["out": .string(out)])); return }
             print("wrote \(out)")
         }
     }

@@ -12,6 +12,8 @@ struct InitCommand: ParsableCommand {
     var seed: UInt64
     @Option(help: "Output model file (.h5).")
     var out: String
+    @Flag(help: "Print JSON.")
+    var json = false
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: config) else {
@@ -22,6 +24,7 @@ struct InitCommand: ParsableCommand {
         let provenance = JSONValue.object(["made_by": .string("sparsebridge init"), "seed": .number(Double(seed)),
                                            "config_file": .string(config)])
         try ModelFile.save(model, tokenizer: CharTokenizer(), provenance: provenance, to: out)
+        if json { printJSON(.object(["out": .string(out), "parameters": .number(Double(model.weights.parameterCount))])); return }
         print("wrote \(out): \(cfg.nLayer) layers, d_model \(cfg.dModel), \(model.weights.parameterCount) parameters")
     }
 }

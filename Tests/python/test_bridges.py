@@ -165,3 +165,22 @@ def test_too_few_tokens_is_singular_and_suggests_ridge(tmp_path, cli, models):
             "--out", tmp_path / "b.h5", check=False)
     assert r.code != 0 and "singular" in r.err and "--ridge" in r.err
     assert not (tmp_path / "b.h5").exists()
+
+
+def test_activation_files_of_different_n_ctx_are_refused(tmp_path, cli, models):
+    dense, sparse = models
+    base = ["--corpus", "synthetic", "--seed", 1, "--tokens", 32 * 4, "--sites", "resid"]
+    cli("capture", "--model", dense, *base, "--seq-len", 32, "--out", tmp_path / "d.h5")
+    cli("capture", "--model", sparse, *base, "--seq-len", 16, "--out", tmp_path / "s.h5")
+    r = cli("fit", "--dense", dense, "--sparse", sparse, "--dense-acts", tmp_path / "d.h5", "--sparse-acts", tmp_path / "s.h5",
+            "--out", tmp_path / "b.h5", check=False)
+    assert r.code != 0 and "has n_ctx 32 but" in r.err and "has 16; they do not pair" in r.err
+    assert len(r.err.strip().splitlines()) == 1 and not (tmp_path / "b.h5").exists()
+
+
+def test_json_output_of_file_writing_commands(tmp_path, cli, models):
+    dense, _ = models
+    r = cli("export", "--model", dense, "--out", tmp_path / "m.safetensors", "--json")
+    assert json.loads(r.out)["layout"] == "sparsebridge"
+    r = cli("convert", "--from", tmp_path / "m.safetensors", "--out", tmp_path / "m.h5", "--json")
+    assert json.loads(r.out)["parameters"] > 0
