@@ -102,8 +102,9 @@ public final class DecomposedForward {
 
     // MARK: pieces
 
-    /// ñ_k for every component, [(K + 1) · T, d_model].
-    func normalize(_ comps: Components, gain: Tensor, bias: Tensor?, mean: Tensor, rstd: Tensor) -> Tensor {
+    /// ñ_k for every component, [(K + 1) · T, d_model]. Each component is centred on its own
+    /// mean (LayerNorm); the means add up to the full state's, so nothing of it is needed.
+    func normalize(_ comps: Components, gain: Tensor, bias: Tensor?, rstd: Tensor) -> Tensor {
         let t = seqLen, d = comps.width, layer = model.config.norm == .layer
         let out = Tensor(zeros: comps.data.shape)
         Parallel.forRange(comps.count * t, minimumPerThread: 64) { rows in
@@ -116,7 +117,6 @@ public final class DecomposedForward {
                 if k == comps.biasIndex, let bias { for j in 0..<d { y[j] += bias[j] } }
             }
         }
-        _ = mean  // the mean of each component is its own; the full state's mean cancels in the sum
         return out
     }
 
@@ -139,7 +139,7 @@ public final class DecomposedForward {
     func attention(_ l: Int, _ comps: Components) {
         let c = model.config, w = model.weights.blocks[l], acts = state.layer(l)
         let t = seqLen, a = c.attentionWidth, dh = c.dHead, k = comps.count
-        let n = normalize(comps, gain: w.ln1Gain, bias: w.ln1Bias, mean: acts.ln1Mean, rstd: acts.ln1Rstd)
+        let n = normalize(comps, gain: w.ln1Gain, bias: w.ln1Bias, rstd: acts.ln1Rstd)
         mask(.attnIn, l, n, components: k)
         let v = Tensor(zeros: [k * t, a])                                 // values per component
         matmul(n, w.W_V, into: v)
@@ -180,7 +180,7 @@ public final class DecomposedForward {
     func mlp(_ l: Int, _ comps: Components) throws {
         let c = model.config, w = model.weights.blocks[l], acts = state.layer(l)
         let t = seqLen, f = c.dMLP, k = comps.count
-        let n = normalize(comps, gain: w.ln2Gain, bias: w.ln2Bias, mean: acts.ln2Mean, rstd: acts.ln2Rstd)
+        let n = normalize(comps, gain: w.ln2Gain, bias: w.ln2Bias, rstd: acts.ln2Rstd)
         mask(.mlpIn, l, n, components: k)
         let h = acts.mlpPre, m = acts.mlpPost                             // [T, d_mlp], frozen
         // Components in chunks, so that [chunk · T, d_mlp] stays bounded.
@@ -250,7 +250,7 @@ public final class DecomposedForward {
 
     func unembed(_ comps: Components) -> Tensor {
         let c = model.config, w = model.weights, t = seqLen, k = comps.count
-        let n = normalize(comps, gain: w.lnFinalGain, bias: w.lnFinalBias, mean: state.lnFinalMean, rstd: state.lnFinalRstd)
+        let n = normalize(comps, gain: w.lnFinalGain, bias: w.lnFinalBias, rstd: state.lnFinalRstd)
         let logits = Tensor(zeros: [k * t, c.vocab])
         if let W_U = w.W_U { matmul(n, W_U, into: logits) } else { matmul(n, w.W_E, into: logits, transposeB: true) }
         addToBias(w.b_U, logits, comps: comps)

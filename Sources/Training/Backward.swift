@@ -95,6 +95,14 @@ public final class BackwardPass {
         }
     }
 
+    /// For y = x · W + b: dW += xᵀ · dy, db += Σ_rows dy, and dx = dy · Wᵀ (added to dx when
+    /// `accumulate`, for an input that feeds several products).
+    func linearBackward(x: Tensor, w: Tensor, dy: Tensor, dW: Tensor, db: Tensor?, dx: Tensor, accumulate: Bool = false) {
+        matmul(x, dy, into: dW, transposeA: true, accumulate: true)
+        addColumnSums(dy, into: db)
+        matmul(dy, w, into: dx, transposeB: true, accumulate: accumulate)
+    }
+
     /// bias += Σ over rows of `gradient` (as one product: onesᵀ · gradient).
     func addColumnSums(_ gradient: Tensor, into bias: Tensor?) {
         guard let bias else { return }

@@ -19,18 +19,14 @@ extension BackwardPass {
         dWrite.copy(from: dResid)
         try hook(.mlpOut(l), dWrite)
         applyMask(.mlpOut, acts, dWrite)
-        matmul(acts.mlpPost, dWrite, into: g.W_out, transposeA: true, accumulate: true)
-        addColumnSums(dWrite, into: g.b_out)
-        matmul(dWrite, w.W_out, into: dHidden, transposeB: true)             // [N, d_mlp]
+        linearBackward(x: acts.mlpPost, w: w.W_out, dy: dWrite, dW: g.W_out, db: g.b_out, dx: dHidden)  // dx [N, d_mlp]
         try hook(.mlpPost(l), dHidden)
         applyMask(.mlpNeuron, acts, dHidden)
 
         // Neurons: post = act(pre), pre = ln2 · W_in + b_in.
         VectorOps.activationBackward(c.activation, x: acts.mlpPre.data, gradient: dHidden.data, count: n * f)
         try hook(.mlpPre(l), dHidden)
-        matmul(acts.ln2Out, dHidden, into: g.W_in, transposeA: true, accumulate: true)
-        addColumnSums(dHidden, into: g.b_in)
-        matmul(dHidden, w.W_in, into: dLn, transposeB: true)                 // [N, d_model]
+        linearBackward(x: acts.ln2Out, w: w.W_in, dy: dHidden, dW: g.W_in, db: g.b_in, dx: dLn)        // dx [N, d_model]
         try hook(.ln2Normalized(l), dLn)
         applyMask(.mlpIn, acts, dLn)
         normBackward(dLn, x: acts.residMid, mean: acts.ln2Mean, rstd: acts.ln2Rstd, gain: w.ln2Gain,
@@ -43,9 +39,7 @@ extension BackwardPass {
         dWrite.copy(from: dResid)
         try hook(.attnOut(l), dWrite)
         applyMask(.attnOut, acts, dWrite)
-        matmul(acts.z, dWrite, into: g.W_O, transposeA: true, accumulate: true)
-        addColumnSums(dWrite, into: g.b_O)
-        matmul(dWrite, w.W_O, into: dZ, transposeB: true)                     // [N, n_head·d_head]
+        linearBackward(x: acts.z, w: w.W_O, dy: dWrite, dW: g.W_O, db: g.b_O, dx: dZ)                  // dx [N, n_head·d_head]
         try hook(.z(l), dZ)
 
         // Through the attention pattern to queries, keys and values.
@@ -62,9 +56,7 @@ extension BackwardPass {
                                                    (dV, w.W_V, g.W_V, g.b_V, .attnV, .v(l))] {
             try hook(point, dOut)
             applyMask(location, acts, dOut)
-            matmul(acts.ln1Out, dOut, into: dW, transposeA: true, accumulate: true)
-            addColumnSums(dOut, into: dB)
-            matmul(dOut, W, into: dLn, transposeB: true, accumulate: true)
+            linearBackward(x: acts.ln1Out, w: W, dy: dOut, dW: dW, db: dB, dx: dLn, accumulate: true)
         }
         try hook(.ln1Normalized(l), dLn)
         applyMask(.attnIn, acts, dLn)
