@@ -3,14 +3,24 @@
 // as the list grows, until the depth-2 answer `]` loses to the newline. The study:
 //
 //  1. measures accuracy against list length for both models (depth 2 and depth 1 prompts);
-//  2. picks the sparse residual channel that carries depth (the circuit's attention-write
-//     channels, ranked by how well they separate depth 2 from depth 1 on short lists);
-//  3. reads that channel against length — in the sparse model directly, in the dense model
-//     through the bridge encoder — and fits s(L) = A / L + B;
-//  4. finds, by patching, the channel value at which each model's answer flips (for the
-//     dense model, the smallest edit of its stream that sets the encoded channel);
-//  5. predicts the flip length as the L where the fitted signal reaches that threshold,
-//     and compares it with the measured length where depth-2 accuracy falls below one half.
+//  2. picks the depth signal: the sparse circuit's attention-write channels at one layer
+//     (the layer whose channels best separate depth 2 from depth 1 on short lists), read
+//     along the direction u from the depth-1 mean to the depth-2 mean, in units where a
+//     short depth-1 list reads 0 and a short depth-2 list reads 1;
+//  3. reads that signal against length — in the sparse model directly, in the dense model
+//     through the bridge encoder (with the dense model's own depth-1 and depth-2 means) —
+//     and fits s(L) = A / L + B;
+//  4. finds, by patching short depth-2 prompts, the signal value at which the sparse
+//     model's answer flips: the threshold of the mechanism. (The same patch in the dense
+//     model — the smallest edit of its stream that sets the encoded signal — is reported
+//     too: it says whether the dense model causally reads the signal.)
+//  5. predicts each model's flip length as the L where its signal falls to the sparse
+//     threshold — between two measured lengths by linear interpolation, or past the sweep
+//     by the fit — and compares it with the measured length where depth-2 accuracy falls
+//     below one half.
+//
+// One channel alone is the special case of a single candidate; the paper's circuit has one
+// depth channel, a circuit found here may spread depth over a few.
 
 import Bridges
 import Foundation
@@ -29,6 +39,19 @@ public enum DilutionPredictor {
         return (a, my - a * mx)
     }
 
+    /// Where a measured signal (decreasing with length, as dilution makes it) first falls to
+    /// `threshold`: linear interpolation between the two lengths around the crossing; nil
+    /// when the signal stays above it at every length measured.
+    public static func crossing(lengths: [Double], signal: [Double], threshold: Double) -> Double? {
+        guard let first = signal.first else { return nil }
+        if first <= threshold { return lengths[0] }
+        for i in 1..<signal.count where signal[i] <= threshold {
+            let f = (signal[i - 1] - threshold) / (signal[i - 1] - signal[i])
+            return lengths[i - 1] + f * (lengths[i] - lengths[i - 1])
+        }
+        return nil
+    }
+
     /// The length at which A / L + B reaches `threshold`: L = A / (threshold − B), when that is
     /// a positive length (nil otherwise: the fitted signal never gets there).
     public static func flipLength(a: Double, b: Double, threshold: Double) -> Double? {
@@ -38,11 +61,22 @@ public enum DilutionPredictor {
     }
 }
 
+/// Where the depth signal is read: sparse channels at resid_mid of one layer, and the
+/// direction over them (u = depth-2 mean − depth-1 mean on short lists, sparse model).
+public struct DepthSignal: Sendable {
+    public let layer: Int
+    public let channels: [Int]
+    public let direction: [Double]
+    /// Cohen's d of the projection between depth 2 and depth 1 on short lists.
+    public let separation: Double
+    public var site: HookPoint { .residMid(layer) }
+}
+
 public struct DilutionPoint: Sendable {
     public let length: Int
     public let accuracyDepth2: Double
     public let accuracyDepth1: Double
-    public let signalDepth2: Double     // mean channel value at the last position, depth-2 prompts
+    public let signalDepth2: Double     // mean depth signal at the last position, depth-2 prompts
     public let signalDepth1: Double
 }
 
@@ -50,8 +84,13 @@ public struct DilutionModelResult: Sendable {
     public let name: String
     public let points: [DilutionPoint]
     public let fit: (a: Double, b: Double)
+    /// The sparse mechanism's threshold, used for the prediction.
     public let threshold: Double
+    /// The threshold found by patching this model itself (NaN: the patch never flips it).
+    public let ownThreshold: Double
     public let predictedFlip: Double?
+    /// "signal" (crossing within the sweep), "fit" (A/L + B past the sweep), or "none".
+    public let predictedFrom: String
     public let measuredFlip: Int?
     public let distractorAccuracy: Double?
 }
@@ -61,13 +100,36 @@ public final class DilutionStudy {
     public let sparse: Transformer
     public let bridge: Bridge
     public let pairsPerLength: Int
-    public private(set) var site: HookPoint = .residMid(0)
-    public private(set) var channel = 0
-    public private(set) var channelSeparation = 0.0
+    public private(set) var signal = DepthSignal(layer: 0, channels: [], direction: [], separation: 0)
 
     public init(dense: Transformer, sparse: Transformer, bridge: Bridge, bridgePath: String, pairsPerLength: Int = 30) throws {
         try bridge.check(dense: dense.config, sparse: sparse.config, path: bridgePath)
         self.dense = dense; self.sparse = sparse; self.bridge = bridge; self.pairsPerLength = pairsPerLength
+    }
+
+    /// The candidate depth channels (layer, channel): the attention writes of a sparse
+    /// `bracket_counting` circuit file, or, without one, every channel of every layer; kept
+    /// only at layers whose resid_mid the bridge holds.
+    public static func candidates(circuit path: String?, sparse: ModelConfig, bridge: Bridge) throws -> [(Int, Int)] {
+        var found: [(Int, Int)] = []
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path),
+                  let doc = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), case .array(let nodes)? = doc["nodes"] else {
+                throw ModelError.badFile(path: path, "not a circuit file (no nodes list)")
+            }
+            for node in nodes {
+                guard let loc = node["location"]?.stringValue, let idx = node["index"]?.numberValue else { continue }
+                let bits = loc.split(separator: ".")
+                if bits.count == 2, bits[1] == "attn_out", let l = Int(bits[0]) { found.append((l, Int(idx))) }
+            }
+            guard !found.isEmpty else { throw ModelError.badFile(path: path, "the circuit has no attention-write nodes") }
+        } else {
+            found = (0..<sparse.nLayer).flatMap { l in (0..<sparse.dModel).map { (l, $0) } }
+        }
+        let held = Set(bridge.sites.map(\.hook))
+        found = found.filter { held.contains(HookPoint.residMid($0.0).name) }
+        guard !found.isEmpty else { throw BridgeError.mismatch("the bridge holds none of the resid_mid sites the depth signal could be at") }
+        return found
     }
 
     /// Pairs at one list length, cut to the models' context (their last n_ctx tokens); a pair
@@ -83,78 +145,85 @@ public final class DilutionStudy {
             .filter { holds($0.presented, "= [[") && holds($0.counterfactual, "= [") }
     }
 
-    /// The stream at `point`, last position, of one prompt: sparse directly, dense through the encoder.
-    func channelValue(_ tokens: [Int32], sparseSide: Bool, point: HookPoint, channel c: Int, encoder: BridgeMap?) throws -> Double {
+    /// The stream at resid_mid(layer), last position, on the signal's channels: the sparse
+    /// model's own values, or the bridge encoder's reading of the dense stream.
+    func channelValues(_ tokens: [Int32], sparseSide: Bool, layer: Int, channels: [Int]) throws -> [Double] {
         let model = sparseSide ? sparse : dense
-        var value = 0.0
+        let point = HookPoint.residMid(layer)
+        let enc = bridge.sites.first { $0.hook == point.name }?.encoder
+        var values: [Double] = []
         let hooks = Hooks()
         let t = tokens.count, d = model.config.dModel
         hooks.add(point) { ctx in
             let row = ctx.activation.data + (t - 1) * d
-            if sparseSide { value = Double(row[c]) } else {
-                var s = Double(encoder!.bias[c])
-                for j in 0..<d { s += Double(row[j]) * Double(encoder!.weight.data[j * encoder!.outputWidth + c]) }
-                value = s
+            values = channels.map { c in
+                if sparseSide { return Double(row[c]) }
+                var s = Double(enc!.bias[c])
+                for j in 0..<d { s += Double(row[j]) * Double(enc!.weight.data[j * enc!.outputWidth + c]) }
+                return s
             }
         }
         try model.forward(tokens: tokens, batch: 1, seqLen: t, hooks: hooks, stopEarly: true)
-        return value
+        return values
     }
 
-    /// Chooses the depth channel: among `candidates` (layer, channel) of the sparse model's
-    /// attention writes, the one whose value at resid_mid(layer) best separates depth 2 from 1
-    /// on short lists (|mean difference| / pooled standard deviation).
-    public func chooseChannel(candidates: [(Int, Int)]) throws {
+    /// Chooses the depth signal among `candidates` (layer, channel): per layer, u is the
+    /// difference of the depth-2 and depth-1 means over that layer's candidates on short
+    /// lists, scored by how well the projection on u separates the two (|mean difference| /
+    /// pooled standard deviation); the best layer wins.
+    public func chooseSignal(candidates: [(Int, Int)]) throws {
         let short = pairs(length: 6, seed: 900)
-        var best = (score: -1.0, layer: 0, channel: 0)
-        let byLayer = Dictionary(grouping: candidates, by: { $0.0 })
-        for (l, list) in byLayer {
-            let point = HookPoint.residMid(l)
-            var a: [[Double]] = list.map { _ in [] }, b = a
-            let d = sparse.config.dModel
-            for pair in short {
-                for (side, tokens) in [(0, pair.presented.tokens), (1, pair.counterfactual.tokens)] {
-                    let hooks = Hooks()
-                    var row = [Float](repeating: 0, count: d)
-                    let t = tokens.count
-                    hooks.add(point) { ctx in row = Array(UnsafeBufferPointer(start: ctx.activation.data + (t - 1) * d, count: d)) }
-                    try sparse.forward(tokens: tokens, batch: 1, seqLen: t, hooks: hooks, stopEarly: true)
-                    for (k, (_, c)) in list.enumerated() {
-                        if side == 0 { a[k].append(Double(row[c])) } else { b[k].append(Double(row[c])) }
-                    }
-                }
-            }
-            for (k, (_, c)) in list.enumerated() {
-                let ma = a[k].reduce(0, +) / Double(a[k].count), mb = b[k].reduce(0, +) / Double(b[k].count)
-                let va = a[k].reduce(0) { $0 + ($1 - ma) * ($1 - ma) } / Double(max(a[k].count - 1, 1))
-                let vb = b[k].reduce(0) { $0 + ($1 - mb) * ($1 - mb) } / Double(max(b[k].count - 1, 1))
-                let score = abs(ma - mb) / (((va + vb) / 2).squareRoot() + 1e-6)
-                if score > best.score { best = (score, l, c) }
-            }
+        var best = DepthSignal(layer: 0, channels: [], direction: [], separation: -1)
+        for (l, list) in Dictionary(grouping: candidates, by: { $0.0 }).sorted(by: { $0.key < $1.key }) {
+            let channels = list.map(\.1)
+            let deep = try short.map { try channelValues($0.presented.tokens, sparseSide: true, layer: l, channels: channels) }
+            let flat = try short.map { try channelValues($0.counterfactual.tokens, sparseSide: true, layer: l, channels: channels) }
+            let u = zip(Self.mean(deep), Self.mean(flat)).map { $0 - $1 }
+            let pd = deep.map { Self.dot($0, u) }, pf = flat.map { Self.dot($0, u) }
+            let score = Self.separation(pd, pf)
+            if score > best.separation { best = DepthSignal(layer: l, channels: channels, direction: u, separation: score) }
         }
-        site = .residMid(best.layer); channel = best.channel; channelSeparation = best.score
+        signal = best
     }
 
-    /// Mean logit difference (] − newline) of depth-2 prompts when the channel is set to x
-    /// at the last position (dense: the smallest edit of the stream that sets the encoded value).
-    func logitDiff(withChannelAt x: Double, sparseSide: Bool, prompts: [TaskPrompt]) throws -> Double {
+    /// One model's reference points on short lists: the projections of depth-1 and depth-2
+    /// means, so that signal(x) = (⟨x, u⟩ − p₁) / (p₂ − p₁).
+    func calibration(sparseSide: Bool) throws -> (p1: Double, p2: Double) {
+        let short = pairs(length: 6, seed: 900)
+        let u = signal.direction
+        let deep = try short.map { Self.dot(try channelValues($0.presented.tokens, sparseSide: sparseSide, layer: signal.layer, channels: signal.channels), u) }
+        let flat = try short.map { Self.dot(try channelValues($0.counterfactual.tokens, sparseSide: sparseSide, layer: signal.layer, channels: signal.channels), u) }
+        return (Self.mean(flat), Self.mean(deep))
+    }
+
+    /// Mean logit difference (] − newline) of depth-2 prompts when the signal at the last
+    /// position is set to x: the sparse stream moves along u on the signal's channels; the
+    /// dense stream moves along the least-norm direction that changes the encoded projection.
+    func logitDiff(withSignalAt x: Double, sparseSide: Bool, calibration cal: (p1: Double, p2: Double), prompts: [TaskPrompt]) throws -> Double {
         let model = sparseSide ? sparse : dense
-        let d = model.config.dModel, enc = bridge.sites.first { $0.hook == site.name }!.encoder
+        let d = model.config.dModel, u = signal.direction, channels = signal.channels
+        let enc = bridge.sites.first { $0.hook == signal.site.name }!.encoder
+        // g = ∂⟨encoded, u⟩/∂h over the dense stream (E restricted to the channels, times u).
+        let g: [Double] = sparseSide ? [] : (0..<d).map { j in
+            zip(channels, u).reduce(0) { $0 + Double(enc.weight.data[j * enc.outputWidth + $1.0]) * $1.1 }
+        }
+        let wanted = cal.p1 + x * (cal.p2 - cal.p1)   // the projection that reads as x
         var total = 0.0
         for p in prompts {
             let t = p.tokens.count
             let hooks = Hooks()
-            hooks.add(site) { ctx in
+            hooks.add(signal.site) { ctx in
                 let row = ctx.activation.data + (t - 1) * d
-                if sparseSide { row[self.channel] = Float(x); return }
-                // e_c(h) = h·E[:, c] + e_c; move h along E[:, c] so that e_c becomes x.
-                var current = Double(enc.bias[self.channel]), norm = 0.0
-                for j in 0..<d {
-                    let u = Double(enc.weight.data[j * enc.outputWidth + self.channel])
-                    current += Double(row[j]) * u; norm += u * u
+                if sparseSide {
+                    let now = zip(channels, u).reduce(0.0) { $0 + Double(row[$1.0]) * $1.1 }
+                    let step = (wanted - now) / max(Self.dot(u, u), 1e-30)
+                    for (c, uc) in zip(channels, u) { row[c] += Float(step * uc) }
+                    return
                 }
-                let step = (x - current) / max(norm, 1e-30)
-                for j in 0..<d { row[j] += Float(step * Double(enc.weight.data[j * enc.outputWidth + self.channel])) }
+                var now = zip(channels, u).reduce(0.0) { $0 + Double(enc.bias[$1.0]) * $1.1 }
+                for j in 0..<d { now += Double(row[j]) * g[j] }
+                let step = (wanted - now) / max(Self.dot(g, g), 1e-30)
+                for j in 0..<d { row[j] += Float(step * g[j]) }
             }
             let s = try model.forward(tokens: p.tokens, batch: 1, seqLen: t, hooks: hooks)
             let l = s.logits.data + (t - 1) * model.config.vocab
@@ -163,17 +232,12 @@ public final class DilutionStudy {
         return total / Double(prompts.count)
     }
 
-    /// The channel value where the depth-2 answer flips: starting from the depth-2 value v₂ on
-    /// short lists, move towards (and past) the depth-1 value v₁, x(s) = v₂ + s·(v₁ − v₂), until
-    /// the logit difference changes sign, then bisect. NaN when it never does (s ≤ 16).
-    func threshold(sparseSide: Bool) throws -> Double {
-        let short = pairs(length: 6, seed: 901)
-        let prompts = short.map(\.presented)
-        let enc = bridge.sites.first { $0.hook == site.name }?.encoder
-        func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
-        let v2 = mean(try short.map { try channelValue($0.presented.tokens, sparseSide: sparseSide, point: site, channel: channel, encoder: enc) })
-        let v1 = mean(try short.map { try channelValue($0.counterfactual.tokens, sparseSide: sparseSide, point: site, channel: channel, encoder: enc) })
-        func f(_ s: Double) throws -> Double { try logitDiff(withChannelAt: v2 + s * (v1 - v2), sparseSide: sparseSide, prompts: prompts) }
+    /// The signal value where the depth-2 answer flips on short lists: from 1 (short depth-2
+    /// lists) down towards 0 (depth 1) and past it, x = 1 − s, until the logit difference
+    /// changes sign, then bisect. NaN when it never does (s ≤ 16).
+    func threshold(sparseSide: Bool, calibration cal: (p1: Double, p2: Double)) throws -> Double {
+        let prompts = pairs(length: 6, seed: 901).map(\.presented)
+        func f(_ s: Double) throws -> Double { try logitDiff(withSignalAt: 1 - s, sparseSide: sparseSide, calibration: cal, prompts: prompts) }
         guard try f(0) > 0 else { return .nan }
         var lo = 0.0, hi = 0.5
         while try f(hi) > 0 {
@@ -185,14 +249,19 @@ public final class DilutionStudy {
             let mid = (lo + hi) / 2
             if try f(mid) > 0 { lo = mid } else { hi = mid }
         }
-        return v2 + (lo + hi) / 2 * (v1 - v2)
+        return 1 - (lo + hi) / 2
     }
 
     public func run(lengths: [Int], distractors: Bool) throws -> [DilutionModelResult] {
-        let enc = bridge.sites.first { $0.hook == site.name }?.encoder
-        guard enc != nil else { throw BridgeError.badFile(path: "bridge", "holds no site \(site.name) for the depth channel") }
+        guard !signal.channels.isEmpty else { throw BridgeError.mismatch("choose the depth signal before running the study") }
+        var mechanism = Double.nan
         return try [true, false].map { sparseSide in
             let model = sparseSide ? sparse : dense
+            let cal = try calibration(sparseSide: sparseSide)
+            func read(_ tokens: [Int32]) throws -> Double {
+                let p = Self.dot(try channelValues(tokens, sparseSide: sparseSide, layer: signal.layer, channels: signal.channels), signal.direction)
+                return (p - cal.p1) / (cal.p2 - cal.p1)
+            }
             var points: [DilutionPoint] = []
             for length in lengths {
                 let ps = pairs(length: length, seed: 1000)
@@ -203,32 +272,56 @@ public final class DilutionStudy {
                     let l2 = logits[2 * i], l1 = logits[2 * i + 1]
                     if l2[Int(pair.presented.target)] > l2[Int(pair.presented.alternative)] { right2 += 1 }
                     if l1[Int(pair.counterfactual.target)] > l1[Int(pair.counterfactual.alternative)] { right1 += 1 }
-                    s2 += try channelValue(pair.presented.tokens, sparseSide: sparseSide, point: site, channel: channel, encoder: enc)
-                    s1 += try channelValue(pair.counterfactual.tokens, sparseSide: sparseSide, point: site, channel: channel, encoder: enc)
+                    s2 += try read(pair.presented.tokens)
+                    s1 += try read(pair.counterfactual.tokens)
                 }
                 let n = Double(ps.count)
                 points.append(DilutionPoint(length: length, accuracyDepth2: Double(right2) / n, accuracyDepth1: Double(right1) / n,
                                             signalDepth2: s2 / n, signalDepth1: s1 / n))
             }
-            let fit = DilutionPredictor.fit(lengths: points.map { Double($0.length) }, signal: points.map(\.signalDepth2))
-            let th = try threshold(sparseSide: sparseSide)
-            let predicted = th.isNaN ? nil : DilutionPredictor.flipLength(a: fit.a, b: fit.b, threshold: th)
-            let measured = points.first { $0.accuracyDepth2 < 0.5 }?.length
-            var distractor: Double?
-            if distractors {
-                // A comment holding `[` before a flat list: the right answer is still the newline.
-                var g = CodeGenerator(seed: 4242)
-                var prompts: [TaskPrompt] = []
-                for _ in 0..<pairsPerLength {
-                    let n = g.int(3...12)
-                    let text = "# see [ \(g.pick(CodeGenerator.words))\n\(g.name()) = [" + (0..<n).map { _ in g.number() }.joined(separator: ", ") + "]"
-                    prompts.append(TaskPrompt(tokens: text.utf8.map { Int32($0) }, target: 10, alternative: 93))
+            let ls = points.map { Double($0.length) }, s2 = points.map(\.signalDepth2)
+            let fit = DilutionPredictor.fit(lengths: ls, signal: s2)
+            let own = try threshold(sparseSide: sparseSide, calibration: cal)
+            if sparseSide { mechanism = own }
+            var predicted: Double?, from = "none"
+            if !mechanism.isNaN {
+                if let l = DilutionPredictor.crossing(lengths: ls, signal: s2, threshold: mechanism) {
+                    predicted = l; from = "signal"
+                } else if let l = DilutionPredictor.flipLength(a: fit.a, b: fit.b, threshold: mechanism), l > (ls.last ?? 0) {
+                    predicted = l; from = "fit"
                 }
-                let l = try TaskEvaluation.lastLogits(model: model, prompts: prompts.map(\.tokens))
-                distractor = Double(zip(prompts, l).filter { $1[10] > $1[93] }.count) / Double(prompts.count)
             }
-            return DilutionModelResult(name: sparseSide ? "sparse" : "dense", points: points, fit: fit, threshold: th,
-                                       predictedFlip: predicted, measuredFlip: measured, distractorAccuracy: distractor)
+            let measured = points.first { $0.accuracyDepth2 < 0.5 }?.length
+            let distractor = distractors ? try distractorAccuracy(model) : nil
+            return DilutionModelResult(name: sparseSide ? "sparse" : "dense", points: points, fit: fit, threshold: mechanism,
+                                       ownThreshold: own, predictedFlip: predicted, predictedFrom: from, measuredFlip: measured,
+                                       distractorAccuracy: distractor)
         }
+    }
+
+    /// A comment holding `[` before a flat list: the right answer is still the newline.
+    func distractorAccuracy(_ model: Transformer) throws -> Double {
+        var g = CodeGenerator(seed: 4242)
+        var prompts: [TaskPrompt] = []
+        for _ in 0..<pairsPerLength {
+            let n = g.int(3...12)
+            let text = "# see [ \(g.pick(CodeGenerator.words))\n\(g.name()) = [" + (0..<n).map { _ in g.number() }.joined(separator: ", ") + "]"
+            prompts.append(TaskPrompt(tokens: text.utf8.map { Int32($0) }, target: 10, alternative: 93))
+        }
+        let l = try TaskEvaluation.lastLogits(model: model, prompts: prompts.map(\.tokens))
+        return Double(zip(prompts, l).filter { $1[10] > $1[93] }.count) / Double(prompts.count)
+    }
+
+    static func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(xs.count, 1)) }
+    static func mean(_ rows: [[Double]]) -> [Double] {
+        guard let first = rows.first else { return [] }
+        return (0..<first.count).map { k in rows.reduce(0) { $0 + $1[k] } / Double(rows.count) }
+    }
+    static func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+    static func separation(_ a: [Double], _ b: [Double]) -> Double {
+        let ma = mean(a), mb = mean(b)
+        let va = a.reduce(0) { $0 + ($1 - ma) * ($1 - ma) } / Double(max(a.count - 1, 1))
+        let vb = b.reduce(0) { $0 + ($1 - mb) * ($1 - mb) } / Double(max(b.count - 1, 1))
+        return abs(ma - mb) / (((va + vb) / 2).squareRoot() + 1e-6)
     }
 }

@@ -26,22 +26,24 @@ public struct DemoOptions: Sendable {
 /// Which site and channel the demo steers through, and the dilution sweep (models/demo.json).
 public struct DemoSettings: Codable, Sendable {
     public var steeringSite: String
-    public var steeringChannel: Int?          // nil: chosen by separation
-    public var steeringSource: String = "sparse"
-    public var steeringRescale: String = "none"
+    public var steeringChannel: Int?          // nil: the first channel by steeringRank
+    public var steeringRank: ChannelRanking = .separation
+    public var steeringSource: SteeringSource = .sparse
+    public var steeringRescale: SteeringRescale = .none
     public var dilutionLengths: [Int] = Array(stride(from: 4, through: 160, by: 12))
 
     enum CodingKeys: String, CodingKey {
         case steeringSite = "steering_site", steeringChannel = "steering_channel", steeringSource = "steering_source"
-        case steeringRescale = "steering_rescale", dilutionLengths = "dilution_lengths"
+        case steeringRescale = "steering_rescale", steeringRank = "steering_rank", dilutionLengths = "dilution_lengths"
     }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         steeringSite = try c.decode(String.self, forKey: .steeringSite)
         steeringChannel = try c.decodeIfPresent(Int.self, forKey: .steeringChannel)
-        steeringSource = try c.decodeIfPresent(String.self, forKey: .steeringSource) ?? "sparse"
-        steeringRescale = try c.decodeIfPresent(String.self, forKey: .steeringRescale) ?? "none"
+        steeringRank = try c.decodeIfPresent(ChannelRanking.self, forKey: .steeringRank) ?? .separation
+        steeringSource = try c.decodeIfPresent(SteeringSource.self, forKey: .steeringSource) ?? .sparse
+        steeringRescale = try c.decodeIfPresent(SteeringRescale.self, forKey: .steeringRescale) ?? .none
         dilutionLengths = try c.decodeIfPresent([Int].self, forKey: .dilutionLengths) ?? Array(stride(from: 4, through: 160, by: 12))
     }
 }
@@ -142,21 +144,27 @@ public enum Demo {
         // 3. Steering quote type through one sparse channel, and its DePass attribution.
         log("steering: quote type through \(settings.steeringSite)")
         let steerer = try Steerer(bridge: bridge, dense: dense.model, sparse: sparse.model, site: settings.steeringSite,
-                                  source: SteeringSource(rawValue: settings.steeringSource) ?? .sparse,
-                                  rescale: SteeringRescale(rawValue: settings.steeringRescale) ?? .none, bridgePath: o.bridge)
+                                  source: settings.steeringSource, rescale: settings.steeringRescale, bridgePath: o.bridge)
         let quote = TaskSuite.singleDoubleQuote
-        let channel = try settings.steeringChannel ?? steerer.rankChannels(pairs: quote.pairs(count: 100, seed: 1))[0].channel
+        let channel = try settings.steeringChannel ?? steerer.rankChannels(pairs: quote.pairs(count: 100, seed: 1), by: settings.steeringRank)[0].channel
         let alphas = stride(from: 0.0, through: 1.0001, by: o.quick ? 0.25 : 0.1).map { min($0, 1) }
         let curve = try steerer.curve(pairs: quote.pairs(count: pairs, seed: 2), channel: channel, alphas: alphas)
         let sg = try data.createGroup("steering")
         try sg.setAttribute("site", settings.steeringSite)
         try sg.setAttribute("channel", channel)
+        try sg.setAttribute("source", settings.steeringSource.rawValue)
+        try sg.setAttribute("rescale", settings.steeringRescale.rawValue)
         for (name, values) in [("alpha", curve.map(\.alpha)), ("mean_p_target", curve.map(\.meanProbability)),
                                ("logit_diff", curve.map(\.meanLogitDiff)), ("flip_rate", curve.map(\.flipRate)),
                                ("control_logit_diff", curve.map(\.controlMeanLogitDiff)), ("control_flip_rate", curve.map(\.controlFlipRate))] {
             try sg.writeDataset(name, shape: [values.count], values: values)
         }
         results["steering"] = .object(["site": .string(settings.steeringSite), "channel": .number(Double(channel)),
+                                       "source": .string(settings.steeringSource.rawValue), "rescale": .string(settings.steeringRescale.rawValue),
+                                       "rank": .string(settings.steeringChannel == nil ? settings.steeringRank.rawValue : "named"),
+                                       "curve": .array(curve.map { .object(["alpha": .number($0.alpha), "flip_rate": .number($0.flipRate),
+                                                                            "logit_diff": .number($0.meanLogitDiff),
+                                                                            "control_flip_rate": .number($0.controlFlipRate)]) }),
                                        "flip_rate_at_1": .number(curve.last!.flipRate),
                                        "control_flip_rate_at_1": .number(curve.last!.controlFlipRate)])
         log("DePass of the steered effect")
@@ -184,22 +192,13 @@ public enum Demo {
         log("context dilution: bracket counting against list length")
         let study = try DilutionStudy(dense: dense.model, sparse: sparse.model, bridge: bridge, bridgePath: o.bridge,
                                       pairsPerLength: o.quick ? 8 : 20)
-        var candidates: [(Int, Int)] = []
-        if let d = FileManager.default.contents(atPath: "\(o.circuits)/sparse_bracket_counting.json"),
-           let doc = try? JSONValue.parse(String(decoding: d, as: UTF8.self)), case .array(let nodes)? = doc["nodes"] {
-            for node in nodes {
-                if let loc = node["location"]?.stringValue, let idx = node["index"]?.numberValue, loc.hasSuffix(".attn_out"),
-                   let l = Int(loc.split(separator: ".")[0]) { candidates.append((l, Int(idx))) }
-            }
-        }
-        if candidates.isEmpty {
-            candidates = (0..<sparse.model.config.nLayer).flatMap { l in (0..<sparse.model.config.dModel).map { (l, $0) } }
-        }
-        let heldSites = Set(bridge.sites.map(\.hook))
-        try study.chooseChannel(candidates: candidates.filter { heldSites.contains(HookPoint.residMid($0.0).name) })
+        let circuitPath = "\(o.circuits)/sparse_bracket_counting.json"
+        try study.chooseSignal(candidates: DilutionStudy.candidates(
+            circuit: FileManager.default.fileExists(atPath: circuitPath) ? circuitPath : nil, sparse: sparse.model.config, bridge: bridge))
         let lengths = o.quick ? Array(settings.dilutionLengths.prefix(4)) : settings.dilutionLengths
         let dilution = try study.run(lengths: lengths, distractors: true)
-        var dil: [String: JSONValue] = ["site": .string(study.site.name), "channel": .number(Double(study.channel))]
+        var dil: [String: JSONValue] = ["site": .string(study.signal.site.name),
+                                        "channels": .array(study.signal.channels.map { .number(Double($0)) })]
         let dgroup = try data.createGroup("dilution")
         for r in dilution {
             let mg = try dgroup.createGroup(r.name)
@@ -209,8 +208,12 @@ public enum Demo {
                 try mg.writeDataset(name, shape: [values.count], values: values)
             }
             try mg.setAttribute("fit", [r.fit.a, r.fit.b])
-            try mg.setAttribute("threshold", r.threshold.isNaN ? -1e300 : r.threshold)
+            try mg.setAttribute("threshold", r.threshold)
+            try mg.setAttribute("own_threshold", r.ownThreshold)
             dil[r.name] = .object(["predicted_flip_length": r.predictedFlip.map { .number($0) } ?? .null,
+                                   "predicted_from": .string(r.predictedFrom),
+                                   "threshold": r.threshold.isNaN ? .null : .number(r.threshold),
+                                   "own_threshold": r.ownThreshold.isNaN ? .null : .number(r.ownThreshold),
                                    "measured_flip_length": r.measuredFlip.map { .number(Double($0)) } ?? .null,
                                    "distractor_accuracy": r.distractorAccuracy.map { .number($0) } ?? .null])
         }

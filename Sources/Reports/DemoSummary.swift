@@ -24,13 +24,22 @@ public enum DemoSummary {
         }
         out.append("")
         out.append("Steering quote type at \(r["steering"]?["site"]?.stringValue ?? "?") channel \(f(r["steering"]?["channel"], 0)): flip rate at α = 1 \(f(r["steering"]?["flip_rate_at_1"])) (random control \(f(r["steering"]?["control_flip_rate_at_1"])))")
+        if case .array(let curve)? = r["steering"]?["curve"] {
+            out.append("  α          " + curve.map { f($0["alpha"], 1).padding(toLength: 6, withPad: " ", startingAt: 0) }.joined())
+            out.append("  flip rate  " + curve.map { f($0["flip_rate"], 2).padding(toLength: 6, withPad: " ", startingAt: 0) }.joined())
+            out.append("  control    " + curve.map { f($0["control_flip_rate"], 2).padding(toLength: 6, withPad: " ", startingAt: 0) }.joined())
+        }
         out.append("DePass of the steered run: logit difference \(f(r["depass"]?["logit_diff"])), steering component \(f(r["depass"]?["steering_component"])), max relative error \(f(r["depass"]?["max_relative_error"], 7))")
         if case .object(let circuits)? = r["circuits"], !circuits.isEmpty {
             out.append("Circuits: " + circuits.keys.sorted().map { "\($0) \(f(circuits[$0]!["nodes"], 0)) nodes, \(f(circuits[$0]!["edges"], 0)) edges" }.joined(separator: "; "))
         }
+        let signal = r["dilution"]
+        out.append("Dilution: depth signal at \(signal?["site"]?.stringValue ?? "?") over \(signal?["channels"]?.arrayValue?.count ?? 0) sparse channel(s);"
+                   + " the sparse mechanism flips at signal \(f(signal?["sparse"]?["threshold"]))")
         for m in ["sparse", "dense"] {
             let d = r["dilution"]?[m]
-            out.append("Dilution, \(m): predicted flip at length \(f(d?["predicted_flip_length"], 1)), measured \(f(d?["measured_flip_length"], 0)), distractor accuracy \(f(d?["distractor_accuracy"]))")
+            out.append("Dilution, \(m): predicted flip at length \(f(d?["predicted_flip_length"], 1)) (from the \(d?["predicted_from"]?.stringValue ?? "–")),"
+                       + " measured \(f(d?["measured_flip_length"], 0)), distractor accuracy \(f(d?["distractor_accuracy"]))")
         }
         return out.joined(separator: "\n")
     }

@@ -12,8 +12,8 @@ import Tasks
 import Tensors
 import Transformers
 
-public enum SteeringSource: String, Sendable, CaseIterable { case sparse, encoded }
-public enum SteeringRescale: String, Sendable, CaseIterable { case none, rms }
+public enum SteeringSource: String, Sendable, CaseIterable, Codable { case sparse, encoded }
+public enum SteeringRescale: String, Sendable, CaseIterable, Codable { case none, rms }
 
 public struct SteeringError: Error, CustomStringConvertible {
     public let message: String

@@ -7,6 +7,7 @@ import Bridges
 import Foundation
 import Tasks
 import Tensors
+import Training
 import Transformers
 
 public struct ChannelScore: Sendable {
@@ -14,6 +15,20 @@ public struct ChannelScore: Sendable {
     /// |mean Δ| / (standard deviation of Δ + ε) over the ranking pairs, at the last position.
     public let separation: Double
     public let meanDelta: Double
+    /// First-order change of the dense logit difference (target − alternative) that the α = 1
+    /// edit through this channel makes, mean over the ranking pairs: Σ_t Δ_t · ⟨v, ∂LD/∂h_t⟩.
+    /// Steering towards the other quote wants it as negative as the logit difference is positive.
+    public let predictedEffect: Double
+}
+
+/// How `--channel auto` orders the channels.
+public enum ChannelRanking: String, Sendable, CaseIterable, Codable {
+    /// Cohen's d of the paired difference at the last position: the channel that best tells
+    /// the two prompts apart in the sparse model.
+    case separation
+    /// The first-order effect of the edit on the dense model's answer: the channel whose
+    /// decoder row, moved by its own Δ, pushes the dense logit difference down the most.
+    case effect
 }
 
 public struct SteeringPoint: Sendable {
@@ -26,23 +41,57 @@ public struct SteeringPoint: Sendable {
 }
 
 extension Steerer {
-    /// Ranks the sparse channels at the site by how well their value at the last position
-    /// separates the two prompts of each pair: |mean Δ| / (std Δ + 1e-6) with Δ the
-    /// counterfactual's value minus the presented one's (Cohen's d on the paired differences).
-    public func rankChannels(pairs: [PromptPair]) throws -> [ChannelScore] {
-        let d = sparse.config.dModel
-        var deltas = [[Double]](repeating: [], count: d)
+    /// Scores every sparse channel at the site on `pairs` and orders them by `ranking`.
+    /// One sparse (or encoded) pass per prompt gives Δ at every token; one dense backward of
+    /// the logit difference per pair gives ∂LD/∂h at the site, so the first-order effect of
+    /// every channel's edit costs a [T, d_dense] × [d_dense, d_sparse] product.
+    public func rankChannels(pairs: [PromptPair], by ranking: ChannelRanking = .separation) throws -> [ChannelScore] {
+        let ds = sparse.config.dModel, dd = dense.config.dModel
+        var deltas = [[Double]](repeating: [], count: ds)
+        var effect = [Double](repeating: 0, count: ds)
+        let factor = rescale == .rms ? site.decoder.rmsOut / max(site.decoder.rmsIn, 1e-30) : 1
+        let decoder = site.decoder.weight   // [d_sparse, d_dense]
         for pair in pairs.map(clip) {
             let a = try sparseActivations(pair.presented.tokens), b = try sparseActivations(pair.counterfactual.tokens)
-            let ra = (pair.presented.tokens.count - 1) * d, rb = (pair.counterfactual.tokens.count - 1) * d
-            for c in 0..<d { deltas[c].append(Double(b.data[rb + c] - a.data[ra + c])) }
+            let t = pair.presented.tokens.count
+            guard pair.counterfactual.tokens.count == t else {
+                throw SteeringError("steering needs prompt pairs of equal length (this task's prompts differ in length)")
+            }
+            for c in 0..<ds { deltas[c].append(Double(b.data[(t - 1) * ds + c] - a.data[(t - 1) * ds + c])) }
+            let g = try logitDiffGradient(pair.presented)          // [T, d_dense]
+            let m = Tensor(zeros: [t, ds])                         // m[t, c] = ⟨D[c, :], g_t⟩
+            BLAS.gemm(transB: true, m: t, n: ds, k: dd, a: g.data, lda: dd, b: decoder.data, ldb: dd, c: m.data, ldc: ds)
+            for i in 0..<t {
+                for c in 0..<ds { effect[c] += Double(b.data[i * ds + c] - a.data[i * ds + c]) * Double(m.data[i * ds + c]) }
+            }
         }
-        return (0..<d).map { c in
-            let xs = deltas[c], n = Double(xs.count)
+        let n = Double(pairs.count)
+        let scores = (0..<ds).map { c in
+            let xs = deltas[c]
             let mean = xs.reduce(0, +) / n
             let sd = (xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)).squareRoot()
-            return ChannelScore(channel: c, separation: abs(mean) / (sd + 1e-6), meanDelta: mean)
-        }.sorted { $0.separation > $1.separation }
+            return ChannelScore(channel: c, separation: abs(mean) / (sd + 1e-6), meanDelta: mean, predictedEffect: factor * effect[c] / n)
+        }
+        switch ranking {
+        case .separation: return scores.sorted { $0.separation > $1.separation }
+        case .effect: return scores.sorted { $0.predictedEffect < $1.predictedEffect }
+        }
+    }
+
+    /// ∂(ℓ_target − ℓ_alternative at the last position) / ∂(dense stream at the site), [T, d_dense].
+    public func logitDiffGradient(_ prompt: TaskPrompt) throws -> Tensor {
+        let c = dense.config, t = prompt.tokens.count
+        let state = ForwardState(config: c, batch: 1, seqLen: t, keepActivations: true)
+        try dense.forward(tokens: prompt.tokens, batch: 1, seqLen: t, into: state)
+        let dLogits = Tensor(zeros: [t, c.vocab])
+        dLogits.data[(t - 1) * c.vocab + Int(prompt.target)] = 1
+        dLogits.data[(t - 1) * c.vocab + Int(prompt.alternative)] -= 1
+        let out = Tensor(zeros: [t, c.dModel])
+        let hooks = Hooks()
+        hooks.add(point) { out.copy(from: $0.activation) }
+        try BackwardPass(config: c, batch: 1, seqLen: t)
+            .run(model: dense, state: state, dLogits: dLogits, grads: try TransformerWeights(zerosLike: dense.weights), hooks: hooks)
+        return out
     }
 
     /// The steering curve over `pairs` for channel c, with a random-direction control of the

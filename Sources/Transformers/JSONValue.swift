@@ -39,6 +39,7 @@ public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
 
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var numberValue: Double? { if case .number(let n) = self { return n }; return nil }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 
     /// Compact JSON with sorted keys (stable across runs).
     public var jsonString: String {

@@ -12,7 +12,7 @@ struct DilutionCommand: ParsableCommand {
     @Option(help: "Dense model (.h5).") var dense: String
     @Option(help: "Sparse model (.h5).") var sparse: String
     @Option(help: "Bridge between them (.h5).") var bridge: String
-    @Option(help: "The sparse model's bracket_counting circuit (JSON from `circuit`): its attention writes are the candidate depth channels.")
+    @Option(help: "The sparse model's bracket_counting circuit (JSON from `circuit`): its attention writes are the candidate depth channels (default: every channel).")
     var circuit: String?
     @Option(help: "List lengths as START:END:STEP.") var lengths = "4:200:4"
     @Option(help: "Prompt pairs per length.") var pairs = 30
@@ -30,33 +30,16 @@ struct DilutionCommand: ParsableCommand {
         let b = try Bridge.load(bridge)
         let d = try ModelFile.load(dense), s = try ModelFile.load(sparse)
         let study = try DilutionStudy(dense: d.model, sparse: s.model, bridge: b, bridgePath: bridge, pairsPerLength: pairs)
-        var candidates: [(Int, Int)] = []
-        if let circuit {
-            guard let data = FileManager.default.contents(atPath: circuit), let doc = try? JSONValue.parse(String(decoding: data, as: UTF8.self)),
-                  case .array(let nodes)? = doc["nodes"] else {
-                throw ModelError.badFile(path: circuit, "not a circuit file (no nodes list)")
-            }
-            for node in nodes {
-                guard let loc = node["location"]?.stringValue, let idx = node["index"]?.numberValue else { continue }
-                let bits = loc.split(separator: ".")
-                if bits.count == 2, bits[1] == "attn_out", let l = Int(bits[0]) { candidates.append((l, Int(idx))) }
-            }
-            guard !candidates.isEmpty else { throw ModelError.badFile(path: circuit, "the circuit has no attention-write nodes") }
-        } else {
-            candidates = (0..<s.model.config.nLayer).flatMap { l in (0..<s.model.config.dModel).map { (l, $0) } }
-        }
-        // The channel must be at a site the bridge holds.
-        let held = Set(b.sites.map(\.hook))
-        candidates = candidates.filter { held.contains(HookPoint.residMid($0.0).name) }
-        guard !candidates.isEmpty else { throw BridgeError.mismatch("the bridge holds none of the resid_mid sites the depth channel could be at") }
-        try study.chooseChannel(candidates: candidates)
+        try study.chooseSignal(candidates: DilutionStudy.candidates(circuit: circuit, sparse: s.model.config, bridge: b))
+        let signal = study.signal
         let results = try study.run(lengths: ls, distractors: distractors)
         if json {
             printJSON(.object([
-                "site": .string(study.site.name), "channel": .number(Double(study.channel)),
-                "separation": .number(study.channelSeparation),
+                "site": .string(signal.site.name), "channels": .array(signal.channels.map { .number(Double($0)) }),
+                "separation": .number(signal.separation),
                 "models": .array(results.map { r in .object([
-                    "model": .string(r.name), "fit_a": .number(r.fit.a), "fit_b": .number(r.fit.b), "threshold": .number(r.threshold),
+                    "model": .string(r.name), "fit_a": .number(r.fit.a), "fit_b": .number(r.fit.b), "threshold": r.threshold.isNaN ? .null : .number(r.threshold),
+                    "own_threshold": r.ownThreshold.isNaN ? .null : .number(r.ownThreshold), "predicted_from": .string(r.predictedFrom),
                     "predicted_flip_length": r.predictedFlip.map { .number($0) } ?? .null,
                     "measured_flip_length": r.measuredFlip.map { .number(Double($0)) } ?? .null,
                     "distractor_accuracy": r.distractorAccuracy.map { .number($0) } ?? .null,
@@ -67,10 +50,12 @@ struct DilutionCommand: ParsableCommand {
                                                              "signal_depth1": .number($0.signalDepth1)]) })]) })]))
             return
         }
-        print("depth channel: sparse \(study.site.name) channel \(study.channel) (separation \(fmt(study.channelSeparation, 2)) on short lists)")
+        print("depth signal: sparse \(signal.site.name), \(signal.channels.count) channel(s) \(signal.channels.prefix(8).map(String.init).joined(separator: ", "))"
+              + "\(signal.channels.count > 8 ? ", …" : "") (separation \(fmt(signal.separation, 2)) on short lists; 0 = short depth-1 list, 1 = short depth-2 list)")
         for r in results {
-            print("\n\(r.name): signal ≈ \(fmt(r.fit.a, 3))/L + \(fmt(r.fit.b, 3)), flips at channel value \(fmt(r.threshold, 3))")
-            print("  predicted flip length: \(r.predictedFlip.map { fmt($0, 1) } ?? "none (never)"), measured: \(r.measuredFlip.map { "\($0)" } ?? "none within the lengths")"
+            print("\n\(r.name): signal ≈ \(fmt(r.fit.a, 3))/L + \(fmt(r.fit.b, 3)); the sparse mechanism flips at \(fmt(r.threshold, 3)),"
+                  + " patching this model flips it at \(r.ownThreshold.isNaN ? "no value down to −15" : fmt(r.ownThreshold, 3))")
+            print("  predicted flip length: \(r.predictedFlip.map { fmt($0, 1) + " (from the \(r.predictedFrom))" } ?? "none"), measured: \(r.measuredFlip.map { "\($0)" } ?? "none within the lengths")"
                   + (r.distractorAccuracy.map { ", distractor accuracy \(fmt($0, 3))" } ?? ""))
             var t = Table(headers: ["length", "acc depth 2", "acc depth 1", "signal depth 2", "signal depth 1"])
             for p in r.points { t.rows.append(["\(p.length)", fmt(p.accuracyDepth2, 3), fmt(p.accuracyDepth1, 3), fmt(p.signalDepth2, 3), fmt(p.signalDepth1, 3)]) }

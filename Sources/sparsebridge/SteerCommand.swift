@@ -16,7 +16,9 @@ struct SteerCommand: ParsableCommand {
     @Option(help: "Bridge file (.h5).") var bridge: String
     @Option(help: "Task whose prompt pairs define the edit (pairs of equal length).") var task = "single_double_quote"
     @Option(help: "Bridge site (hook name).") var site: String
-    @Option(help: "Sparse channel index, or 'auto' (ranked by how well it separates the task's pairs).") var channel = "auto"
+    @Option(help: "Sparse channel index, or 'auto' (the first by --rank).") var channel = "auto"
+    @Option(help: "How 'auto' ranks channels: separation (Cohen's d of the pair difference at the last position) or effect (first-order change of the dense logit difference from the edit).")
+    var rank = "separation"
     @Option(help: "Strengths α as START:END:STEP.") var strengths = "0:1:0.1"
     @Option(help: "sparse (the sparse model's own activation) or encoded (the encoder applied to the dense one).")
     var source = "sparse"
@@ -32,6 +34,7 @@ struct SteerCommand: ParsableCommand {
         guard control == "random" else { throw ValidationError("--control must be random") }
         guard let src = SteeringSource(rawValue: source) else { throw ValidationError("--source must be sparse or encoded") }
         guard let resc = SteeringRescale(rawValue: rescale) else { throw ValidationError("--rescale must be none or rms") }
+        guard let ranking = ChannelRanking(rawValue: rank) else { throw ValidationError("--rank must be separation or effect") }
         let parts = strengths.split(separator: ":").compactMap { Double($0) }
         guard parts.count == 3, parts[2] > 0, parts[1] >= parts[0] else { throw ValidationError("--strengths must be START:END:STEP") }
         let alphas = stride(from: parts[0], through: parts[1] + parts[2] / 2, by: parts[2]).map { min($0, parts[1]) }
@@ -42,7 +45,7 @@ struct SteerCommand: ParsableCommand {
                                   bridgePath: bridge)
         // Channels are ranked on one set of pairs and the curve measured on another.
         let rankingPairs = t.pairs(count: 100, seed: 1), heldout = t.pairs(count: pairs, seed: 2)
-        let ranked = try steerer.rankChannels(pairs: rankingPairs)
+        let ranked = try steerer.rankChannels(pairs: rankingPairs, by: ranking)
         let chosen: Int
         if channel == "auto" { chosen = ranked[0].channel } else {
             guard let c = Int(channel), (0..<s.model.config.dModel).contains(c) else {
@@ -54,9 +57,10 @@ struct SteerCommand: ParsableCommand {
         let attributionResult = attribute ? try steerer.attribute(pairs: Array(heldout.prefix(20)), channel: chosen, alpha: alphas.last!) : nil
         if json {
             var o: [String: JSONValue] = [
-                "site": .string(site), "channel": .number(Double(chosen)), "source": .string(source), "rescale": .string(rescale),
+                "site": .string(site), "channel": .number(Double(chosen)), "source": .string(source), "rescale": .string(rescale), "rank": .string(rank),
                 "top_channels": .array(ranked.prefix(5).map { .object(["channel": .number(Double($0.channel)),
-                                                                      "separation": .number($0.separation)]) }),
+                                                                      "separation": .number($0.separation),
+                                                                      "predicted_effect": .number($0.predictedEffect)]) }),
                 "curve": .array(curve.map { .object(["alpha": .number($0.alpha), "mean_p_target": .number($0.meanProbability),
                                                      "mean_logit_diff": .number($0.meanLogitDiff), "flip_rate": .number($0.flipRate),
                                                      "control_mean_logit_diff": .number($0.controlMeanLogitDiff),
@@ -70,7 +74,8 @@ struct SteerCommand: ParsableCommand {
             printJSON(.object(o))
             return
         }
-        print("top channels at \(site) by separation: " + ranked.prefix(5).map { "\($0.channel) (\(fmt($0.separation, 2)))" }.joined(separator: ", "))
+        print("top channels at \(site) by \(rank): " + ranked.prefix(5).map {
+            "\($0.channel) (separation \(fmt($0.separation, 2)), predicted effect \(fmt($0.predictedEffect, 2)))" }.joined(separator: ", "))
         print("steering channel \(chosen), source \(source), rescale \(rescale), \(heldout.count) held-out pairs")
         var table = Table(headers: ["alpha", "mean P(target)", "logit diff", "flip rate", "control logit diff", "control flip rate"])
         for p in curve {

@@ -121,4 +121,14 @@ struct DilutionPredictorTests {
         // A threshold the signal never reaches: no flip.
         #expect(DilutionPredictor.flipLength(a: fit.a, b: fit.b, threshold: 0.4) == nil)
     }
+
+    @Test("the crossing of a measured signal is interpolated between the lengths around it")
+    func crossing() {
+        let lengths: [Double] = [10, 20, 30, 40]
+        let signal = [1.0, 0.8, 0.4, 0.2]
+        // 0.5 lies a quarter of the way from 0.4 back to 0.8: between 20 and 30, at 27.5.
+        #expect(abs(DilutionPredictor.crossing(lengths: lengths, signal: signal, threshold: 0.5)! - 27.5) < 1e-12)
+        #expect(DilutionPredictor.crossing(lengths: lengths, signal: signal, threshold: 0.1) == nil)
+        #expect(DilutionPredictor.crossing(lengths: lengths, signal: signal, threshold: 1.5) == 10)
+    }
 }

@@ -45,4 +45,24 @@ struct SteeringTests {
         let routes = a.meanRoutes.reduce(0) { $0 + $1.score }
         #expect(abs(routes - a.meanSteeringScore) < 1e-4 * max(1, abs(a.meanSteeringScore)))
     }
+
+    @Test("the predicted effect of a channel's edit is the derivative of the steered logit difference at α = 0")
+    func predictedEffectIsTheDerivative() throws {
+        let (steerer, _, pair) = try setup()
+        let scores = try steerer.rankChannels(pairs: [pair], by: .effect)
+        #expect(zip(scores, scores.dropFirst()).allSatisfy { $0.predictedEffect <= $1.predictedEffect })
+        let tgt = Int(pair.presented.target), alt = Int(pair.presented.alternative)
+        for score in [scores.first!, scores.last!] {
+            let c = score.channel, delta = try steerer.delta(pair, channel: c), v = steerer.direction(channel: c)
+            func diff(_ a: Float) throws -> Double {
+                let l = try steerer.steeredLastLogits(pair.presented.tokens, delta: delta, direction: v, alpha: a)
+                return Double(l[tgt]) - Double(l[alt])
+            }
+            let h: Float = 1e-2
+            let central = (try diff(h) - diff(-h)) / (2 * Double(h))
+            #expect(abs(central - score.predictedEffect) < 2e-3 * max(1, abs(central)), "channel \(c): \(central) vs \(score.predictedEffect)")
+        }
+        let bySeparation = try steerer.rankChannels(pairs: [pair], by: .separation)
+        #expect(zip(bySeparation, bySeparation.dropFirst()).allSatisfy { $0.separation >= $1.separation })
+    }
 }
