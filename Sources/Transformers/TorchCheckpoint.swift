@@ -12,7 +12,7 @@ public struct TorchCheckpoint: TensorArchive {
     private let archive: ZipArchive
     private let prefix: String
     /// The state_dict's tensors in file order.
-    private let refs: [(name: String, ref: TorchTensorRef)]
+    private let refs: [(name: String, tensor: TorchTensorRef)]
 
     public init(path: String) throws {
         self.path = path
@@ -35,25 +35,17 @@ public struct TorchCheckpoint: TensorArchive {
             let value = String(decoding: try archive.read(order), as: UTF8.self)
             guard value == "little" else { throw bad("byteorder is \(value); only little-endian checkpoints are read") }
         }
-        let root = try TorchPickle.load(try archive.read(pickle), path: path)
-        guard case .dict(let dict) = root else { throw bad("the pickle holds no dict of tensors (not a state_dict)") }
-        var list: [(String, TorchTensorRef)] = []
-        for (key, value) in dict.items {
-            guard case .string(let name) = key else { throw bad("state_dict key is not a string") }
-            guard case .tensor(let ref) = value else { throw bad("state_dict entry \(name) is not a tensor") }
-            list.append((name, ref))
-        }
-        refs = list
+        refs = try TorchPickle.stateDict(try archive.read(pickle), path: path)
     }
 
     public var tensorNames: [String] { refs.map(\.name) }
 
-    public func shape(of name: String) -> [Int]? { refs.first { $0.name == name }?.ref.shape }
+    public func shape(of name: String) -> [Int]? { refs.first { $0.name == name }?.tensor.shape }
 
     /// The tensor as contiguous Float32 (float64, float16 and bfloat16 storages converted).
     public func tensor(_ name: String) throws -> Tensor {
         func bad(_ m: String) -> ModelError { .badFile(path: path, "tensor \(name): \(m)") }
-        guard let ref = refs.first(where: { $0.name == name })?.ref else { throw ModelError.badFile(path: path, "missing tensor \(name)") }
+        guard let ref = refs.first(where: { $0.name == name })?.tensor else { throw ModelError.badFile(path: path, "missing tensor \(name)") }
         let storage = ref.storage
         guard let entry = archive.entry(prefix + "data/" + storage.key) else { throw bad("storage \(storage.key) is missing") }
         let size: Int

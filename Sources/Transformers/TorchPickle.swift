@@ -12,6 +12,10 @@ import Foundation
 final class PickleDict { var items: [(key: PickleValue, value: PickleValue)] = [] }
 final class PickleList { var items: [PickleValue] = [] }
 
+// Nesting is bounded so that tearing the values down (recursively) cannot exhaust the stack:
+// tuples are immutable and carry their depth; dicts and lists may be filled after they are
+// nested, so the machine empties them one by one before it returns.
+
 /// Where a tensor's elements live: `archive/data/<key>` in the zip.
 struct TorchStorage: Equatable {
     enum DType: String { case float32 = "FloatStorage", float64 = "DoubleStorage", float16 = "HalfStorage", bfloat16 = "BFloat16Storage" }
@@ -30,7 +34,7 @@ struct TorchTensorRef {
 
 indirect enum PickleValue {
     case none, bool(Bool), int(Int), float(Double), string(String)
-    case tuple([PickleValue])
+    case tuple([PickleValue], depth: Int)
     case dict(PickleDict)
     case list(PickleList)
     /// One of the allowed globals (by qualified name), not yet called.
@@ -46,9 +50,21 @@ enum TorchPickle {
     static let allowedGlobals: Set<String> = Set([orderedDict, rebuildTensor] + ["FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage"].map { "torch." + $0 })
 
     /// Runs the pickle program and returns its result. `path` names the file in errors.
-    static func load(_ bytes: Data, path: String) throws -> PickleValue {
+    static let maxTupleDepth = 32
+
+    /// Runs the pickle program, which must produce a dict of tensors (a state_dict), and
+    /// returns its entries in order. `path` names the file in errors.
+    static func stateDict(_ bytes: Data, path: String) throws -> [(name: String, tensor: TorchTensorRef)] {
         var machine = Machine(bytes: [UInt8](bytes), path: path)
-        return try machine.run()
+        defer { machine.releaseContainers() }
+        guard case .dict(let dict) = try machine.run() else {
+            throw ModelError.badFile(path: path, "the pickle holds no dict of tensors (not a state_dict)")
+        }
+        return try dict.items.map { key, value in
+            guard case .string(let name) = key else { throw ModelError.badFile(path: path, "state_dict key is not a string") }
+            guard case .tensor(let ref) = value else { throw ModelError.badFile(path: path, "state_dict entry \(name) is not a tensor") }
+            return (name, ref)
+        }
     }
 
     struct Machine {
@@ -57,6 +73,8 @@ enum TorchPickle {
         var pos = 0
         var stack: [PickleValue] = []
         var memo: [Int: PickleValue] = [:]
+        /// Every dict and list made, emptied one by one at the end (see the note above).
+        var containers: [AnyObject] = []
 
         func fail(_ m: String) -> ModelError { .badFile(path: path, "pickle: \(m)") }
 
@@ -114,14 +132,17 @@ enum TorchPickle {
                 case 0x95: _ = try take(8)                                    // FRAME
                 case 0x28: stack.append(.mark)                                // MARK
                 case 0x2e: return try pop()                                   // STOP
-                case 0x29: stack.append(.tuple([]))                           // EMPTY_TUPLE
-                case 0x74: stack.append(.tuple(try popToMark()))              // TUPLE
+                case 0x29: stack.append(.tuple([], depth: 1))                 // EMPTY_TUPLE
+                case 0x74: stack.append(try tuple(try popToMark(), at: offset))  // TUPLE
                 case 0x85, 0x86, 0x87:                                        // TUPLE1/2/3
                     var items: [PickleValue] = []
                     for _ in 0..<Int(op - 0x84) { items.insert(try pop(), at: 0) }
-                    stack.append(.tuple(items))
-                case 0x7d: stack.append(.dict(PickleDict()))                  // EMPTY_DICT
-                case 0x5d: stack.append(.list(PickleList()))                  // EMPTY_LIST
+                    stack.append(try tuple(items, at: offset))
+                case 0x7d: stack.append(.dict(newDict()))                     // EMPTY_DICT
+                case 0x5d:                                                    // EMPTY_LIST
+                    let list = PickleList()
+                    containers.append(list)
+                    stack.append(.list(list))
                 case 0x73:                                                    // SETITEM
                     let value = try pop(), key = try pop()
                     try dictOnTop(offset).items.append((key, value))
@@ -185,6 +206,28 @@ enum TorchPickle {
             }
         }
 
+        func tuple(_ items: [PickleValue], at offset: Int) throws -> PickleValue {
+            let depth = 1 + items.map { if case .tuple(_, let d) = $0 { return d }; return 0 }.max()!
+            guard depth <= TorchPickle.maxTupleDepth else { throw fail("tuples nested deeper than \(TorchPickle.maxTupleDepth) at byte \(offset)") }
+            return .tuple(items, depth: depth)
+        }
+
+        mutating func newDict() -> PickleDict {
+            let dict = PickleDict()
+            containers.append(dict)
+            return dict
+        }
+
+        mutating func releaseContainers() {
+            stack.removeAll()
+            memo.removeAll()
+            for c in containers {
+                (c as? PickleDict)?.items.removeAll()
+                (c as? PickleList)?.items.removeAll()
+            }
+            containers.removeAll()
+        }
+
         func top(_ offset: Int) throws -> PickleValue {
             guard let v = stack.last else { throw fail("stack underflow at byte \(offset)") }
             return v
@@ -202,7 +245,7 @@ enum TorchPickle {
 
         /// `('storage', torch.XStorage, key, location, numel)` → a storage reference.
         func persistentLoad(_ pid: PickleValue, at offset: Int) throws -> PickleValue {
-            guard case .tuple(let t) = pid, t.count == 5, case .string("storage") = t[0], case .global(let type) = t[1],
+            guard case .tuple(let t, _) = pid, t.count == 5, case .string("storage") = t[0], case .global(let type) = t[1],
                   case .string(let key) = t[2], case .int(let count) = t[4], count >= 0,
                   let dtype = TorchStorage.DType(rawValue: String(type.dropFirst("torch.".count))) else {
                 throw fail("unsupported persistent id at byte \(offset) (expected a float storage)")
@@ -210,18 +253,18 @@ enum TorchPickle {
             return .storage(TorchStorage(key: key, dtype: dtype, count: count))
         }
 
-        func call(_ callable: PickleValue, _ args: PickleValue, at offset: Int) throws -> PickleValue {
-            guard case .global(let name) = callable, case .tuple(let a) = args else {
+        mutating func call(_ callable: PickleValue, _ args: PickleValue, at offset: Int) throws -> PickleValue {
+            guard case .global(let name) = callable, case .tuple(let a, _) = args else {
                 throw fail("REDUCE on something other than an allowed global at byte \(offset)")
             }
             switch name {
             case orderedDict:
                 guard a.isEmpty else { throw fail("OrderedDict with arguments at byte \(offset)") }
-                return .dict(PickleDict())
+                return .dict(newDict())
             case rebuildTensor:
                 // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
                 guard (6...7).contains(a.count), case .storage(let storage) = a[0], case .int(let start) = a[1],
-                      case .tuple(let size) = a[2], case .tuple(let stride) = a[3] else {
+                      case .tuple(let size, _) = a[2], case .tuple(let stride, _) = a[3] else {
                     throw fail("malformed _rebuild_tensor_v2 arguments at byte \(offset)")
                 }
                 let shape = size.compactMap { if case .int(let v) = $0 { return v }; return nil }

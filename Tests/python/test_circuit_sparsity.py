@@ -158,6 +158,34 @@ def test_damaged_or_compressed_archives_are_refused(tmp_path, cli):
     assert_clean_failure(r, "final_model.pt", "CRC-32", out=out)
 
 
+TENSOR_PAST_STORAGE = (b"\x80\x02ccollections\nOrderedDict\n)RX\x01\x00\x00\x00a"
+                       b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\n"
+                       b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x00Kd\x85K\x01\x85\x89"
+                       b"ccollections\nOrderedDict\n)RtRs.")
+
+
+@pytest.mark.parametrize("pickle_bytes,needle", [
+    (b"\x80\x02)" + b"\x85" * 100 + b".", "tuples nested deeper than 32"),
+    (b"\x80\x02K\x05.", "no dict of tensors"),
+    (b"\x80\x02(i__builtin__\nlist\n.", "unsupported opcode 0x69 at byte 3"),
+    (b"\x80\x02cbuiltins\neval\n.", "refused global builtins.eval at byte 2"),
+    (b"\x80\x02}X\x01\x00\x00\x00aK\x01s.", "state_dict entry a is not a tensor"),
+    (TENSOR_PAST_STORAGE, "tensor view runs past its storage"),
+    (TENSOR_PAST_STORAGE[:33], "truncated at byte 30"),
+])
+def test_hand_made_pickles_are_refused(tmp_path, cli, pickle_bytes, needle):
+    """Pickles written opcode by opcode, in a torch-style zip (data/0 holds 4 floats)."""
+    pt = tmp_path / "x.pt"
+    with zipfile.ZipFile(pt, "w") as z:
+        z.writestr("x/data.pkl", pickle_bytes)
+        z.writestr("x/byteorder", "little")
+        z.writestr("x/data/0", np.zeros(4, "<f4").tobytes())
+    shutil.copy(CS / "tiny" / "beeg_config.json", tmp_path)
+    out = tmp_path / "o.h5"
+    r = cli("convert", "--from", pt, "--out", out, check=False)
+    assert_clean_failure(r, "x.pt", needle, out=out)
+
+
 @pytest.mark.parametrize("change,needle", [
     ({"d_pos_emb": 4}, "d_pos_emb"),
     ({"residual_activation_type": "relu"}, "residual_activation_type"),
