@@ -114,8 +114,8 @@ public enum Checkpoint {
         } else { tokenizer = nil }
 
         switch layout {
-        case .circuitSparsity:
-            preconditionFailure("handled above")
+        case .circuitSparsity:  // normally taken above, before the file is opened as safetensors
+            return try CircuitSparsityLayout.load(path, bpeDirectory: bpeDirectory)
         case .sparsebridge:
             guard let configJSON = file.metadata["config"] else {
                 throw ModelError.badFile(path: path, "no config in the safetensors metadata (not a sparsebridge-layout file; try --layout hf-gpt2)")

@@ -94,6 +94,29 @@ def test_pt_fixture_converts_bit_identical_to_its_safetensors_copy(tmp_path, cli
     assert (a["blocks/0/mlp/W_in"] == 0).sum() == (sd["transformer.h.0.mlp.c_fc.weight"] == 0).sum()
 
 
+def test_zip64_end_records_are_followed(tmp_path, cli):
+    """torch.save writes zip64 end records beside the classic ones; with the classic record's
+    directory offset set to 0xffffffff (as in archives past 4 GiB) the zip64 record must be used."""
+    pt = bytearray((CS / "tiny" / "final_model.pt").read_bytes())
+    eocd = pt.rfind(struct.pack("<I", 0x06054B50))
+    assert pt.rfind(struct.pack("<I", 0x06064B50)) != -1  # the zip64 record torch wrote
+    pt[eocd + 16:eocd + 20] = b"\xff\xff\xff\xff"
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(CS / "tiny" / "beeg_config.json", folder)
+    (folder / "final_model.pt").write_bytes(bytes(pt))
+    cli("convert", "--from", folder, "--out", tmp_path / "a.h5")
+    cli("convert", "--from", CS / "tiny", "--out", tmp_path / "b.h5")
+    a, b = h5_datasets(tmp_path / "a.h5"), h5_datasets(tmp_path / "b.h5")
+    assert a.keys() == b.keys() and all(a[k].tobytes() == b[k].tobytes() for k in a)
+    # Without the zip64 record, the same archive is refused cleanly.
+    loc = pt.rfind(struct.pack("<I", 0x07064B50))
+    pt[loc:loc + 4] = b"XXXX"
+    (folder / "final_model.pt").write_bytes(bytes(pt))
+    r = cli("convert", "--from", folder, "--out", tmp_path / "c.h5", check=False)
+    assert_clean_failure(r, "final_model.pt", "zip64 locator missing", out=tmp_path / "c.h5")
+
+
 def test_bfloat16_checkpoint_reads_as_its_bf16_safetensors(tmp_path, cli):
     for name in ("tiny_bf16.pt", "tiny_bf16.safetensors"):
         folder = tmp_path / name.replace(".", "_")
