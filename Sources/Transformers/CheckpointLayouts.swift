@@ -67,6 +67,16 @@ public enum Checkpoint {
         }
     }
 
+    /// GPT-2's state_dict names for our tensors, shared by the hf-gpt2 and circuit-sparsity
+    /// layouts: inside a block (after `h.L.`; Q, K, V are slices of `attn.c_attn`, cut by the
+    /// callers), and outside (after the optional `transformer.`).
+    static let gpt2BlockNames = [
+        "ln1/w": "ln_1.weight", "ln1/b": "ln_1.bias", "ln2/w": "ln_2.weight", "ln2/b": "ln_2.bias",
+        "attn/W_O": "attn.c_proj.weight", "attn/b_O": "attn.c_proj.bias", "mlp/W_in": "mlp.c_fc.weight",
+        "mlp/b_in": "mlp.c_fc.bias", "mlp/W_out": "mlp.c_proj.weight", "mlp/b_out": "mlp.c_proj.bias"]
+    static let gpt2ModelNames = ["embed/W_E": "wte.weight", "pos_embed/W_pos": "wpe.weight",
+                                 "ln_final/w": "ln_f.weight", "ln_final/b": "ln_f.bias"]
+
     /// Metadata key prefix for a tokenizer's files in safetensors exports.
     static let tokenizerFileKey = "tokenizer_file:"
 
@@ -140,31 +150,20 @@ public enum Checkpoint {
                         qkv[i] = (try get(p + "attn.c_attn.weight", [d, 3 * a]), try get(p + "attn.c_attn.bias", [3 * a]))
                     }
                     let (W, b) = qkv[i]!
-                    switch parts[2...].joined(separator: "/") {
-                    case "ln1/w": return try get(p + "ln_1.weight", shape)
-                    case "ln1/b": return try get(p + "ln_1.bias", shape)
-                    case "ln2/w": return try get(p + "ln_2.weight", shape)
-                    case "ln2/b": return try get(p + "ln_2.bias", shape)
+                    let leaf = parts[2...].joined(separator: "/")
+                    if let key = gpt2BlockNames[leaf] { return try get(p + key, shape) }
+                    switch leaf {
                     case "attn/W_Q": return columns(W, 0, a)
                     case "attn/W_K": return columns(W, a, a)
                     case "attn/W_V": return columns(W, 2 * a, a)
                     case "attn/b_Q": return columns(b, 0, a)
                     case "attn/b_K": return columns(b, a, a)
                     case "attn/b_V": return columns(b, 2 * a, a)
-                    case "attn/W_O": return try get(p + "attn.c_proj.weight", shape)
-                    case "attn/b_O": return try get(p + "attn.c_proj.bias", shape)
-                    case "mlp/W_in": return try get(p + "mlp.c_fc.weight", shape)
-                    case "mlp/b_in": return try get(p + "mlp.c_fc.bias", shape)
-                    case "mlp/W_out": return try get(p + "mlp.c_proj.weight", shape)
-                    case "mlp/b_out": return try get(p + "mlp.c_proj.bias", shape)
                     default: break
                     }
                 }
+                if let key = gpt2ModelNames[name] { return try get(key, shape) }
                 switch name {
-                case "embed/W_E": return try get("wte.weight", shape)
-                case "pos_embed/W_pos": return try get("wpe.weight", shape)
-                case "ln_final/w": return try get("ln_f.weight", shape)
-                case "ln_final/b": return try get("ln_f.bias", shape)
                 case "unembed/W_U":
                     let lm = try checkedTensor(file, "lm_head.weight", shape: [config.vocab, d])
                     return transpose(lm)

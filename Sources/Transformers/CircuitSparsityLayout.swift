@@ -199,29 +199,23 @@ public enum CircuitSparsityLayout {
                 if leaf.contains("/W_") { return columns(transpose(try get(p + "attn.c_attn.weight", [3 * a, d])), which * a, a) }
                 return columns(try linear(p + "attn.c_attn.bias", [3 * a]), which * a, a)
             }
-            switch leaf {
-            case "ln1/w": return try get(p + "ln_1.weight", shape)
-            case "ln1/b": return try norm(p + "ln_1.bias", shape)
-            case "ln2/w": return try get(p + "ln_2.weight", shape)
-            case "ln2/b": return try norm(p + "ln_2.bias", shape)
-            case "attn/W_O": return transpose(try get(p + "attn.c_proj.weight", [d, a]))
-            case "attn/b_O": return try linear(p + "attn.c_proj.bias", shape)
-            case "attn/sink":
+            if let key = Checkpoint.gpt2BlockNames[leaf] {
+                // Our names say the kind: W_… a matrix (nn.Linear, [out, in] there), ln…/b a
+                // LayerNorm bias, ln…/w a gain, b_… a Linear bias.
+                if leaf.contains("/W_") { return transpose(try get(p + key, [shape[1], shape[0]])) }
+                if leaf.hasPrefix("ln") { return leaf.hasSuffix("/b") ? try norm(p + key, shape) : try get(p + key, shape) }
+                return try linear(p + key, shape)
+            }
+            if leaf == "attn/sink" {
                 let key = p + "attn.attn_imp.sink_logit"
                 if archive.shape(of: key) == [1] { return Tensor(shape: shape, repeating: try archive.tensor(key)[0]) }
                 return try get(key, shape)
-            case "mlp/W_in": return transpose(try get(p + "mlp.c_fc.weight", [c.dMLP, d]))
-            case "mlp/b_in": return try linear(p + "mlp.c_fc.bias", shape)
-            case "mlp/W_out": return transpose(try get(p + "mlp.c_proj.weight", [d, c.dMLP]))
-            case "mlp/b_out": return try linear(p + "mlp.c_proj.bias", shape)
-            default: break
             }
         }
+        if let key = Checkpoint.gpt2ModelNames[name] {
+            return name == "ln_final/b" ? try norm("transformer." + key, shape) : try get("transformer." + key, shape)
+        }
         switch name {
-        case "embed/W_E": return try get("transformer.wte.weight", shape)
-        case "pos_embed/W_pos": return try get("transformer.wpe.weight", shape)
-        case "ln_final/w": return try get("transformer.ln_f.weight", shape)
-        case "ln_final/b": return try norm("transformer.ln_f.bias", shape)
         case "unembed/W_U": return transpose(try get("lm_head.weight", [c.vocab, d]))
         case "unembed/b_U": return try bias("final_logits_bias", shape, present: archive.shape(of: "final_logits_bias") != nil)
         case "bigram/table": return try get("bigram_table", shape)
@@ -231,14 +225,11 @@ public enum CircuitSparsityLayout {
 
     /// Every state_dict name the config accounts for (optional ones included).
     static func expectedNames(config c: ModelConfig) -> [String] {
-        var names = ["transformer.wte.weight", "transformer.wpe.weight", "transformer.ln_f.weight", "transformer.ln_f.bias",
-                     "lm_head.weight", "final_logits_bias"]
+        var names = Checkpoint.gpt2ModelNames.values.map { "transformer." + $0 } + ["lm_head.weight", "final_logits_bias"]
         if c.bigramTable { names.append("bigram_table") }
         for l in 0..<c.nLayer {
             let p = "transformer.h.\(l)."
-            names += ["ln_1.weight", "ln_1.bias", "ln_2.weight", "ln_2.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-                      "attn.c_proj.weight", "attn.c_proj.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight",
-                      "mlp.c_proj.bias"].map { p + $0 }
+            names += (Checkpoint.gpt2BlockNames.values + ["attn.c_attn.weight", "attn.c_attn.bias"]).map { p + $0 }
             if c.attentionSink { names.append(p + "attn.attn_imp.sink_logit") }
         }
         return names
