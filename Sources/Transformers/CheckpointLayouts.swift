@@ -1,9 +1,11 @@
-// Safetensors import and export in two key layouts:
+// Checkpoint import and export in three key layouts:
 //  - `sparsebridge`: our parameter names with dots (`blocks.0.attn.W_Q`), [in, out] weights,
-//    and the config, tokenizer and provenance in the `__metadata__`;
+//    and the config, tokenizer and provenance in the `__metadata__` (safetensors);
 //  - `hf-gpt2`: Hugging Face GPT-2 (`h.0.attn.c_attn.weight` …, optionally prefixed
 //    `transformer.`). Its Conv1D weights are already [in, out]; c_attn holds Q, K, V side
-//    by side; `lm_head.weight` (nn.Linear) is [vocab, d_model] and is transposed.
+//    by side; `lm_head.weight` (nn.Linear) is [vocab, d_model] and is transposed;
+//  - `circuit-sparsity`: OpenAI's circuit_sparsity GPT (`beeg_config.json` + a state_dict
+//    in `final_model.pt` or safetensors), import only; CircuitSparsityLayout.swift.
 
 import Foundation
 import Tensors
@@ -11,19 +13,39 @@ import Tensors
 public enum CheckpointLayout: String, CaseIterable, Sendable {
     case sparsebridge
     case hfGPT2 = "hf-gpt2"
+    case circuitSparsity = "circuit-sparsity"
 }
 
-public enum SafetensorsCheckpoint {
+/// Named tensors in a checkpoint file (safetensors or PyTorch), read as Float32.
+public protocol TensorArchive {
+    var path: String { get }
+    var tensorNames: [String] { get }
+    func shape(of name: String) -> [Int]?
+    func tensor(_ name: String) throws -> Tensor
+}
+
+extension SafetensorsFile: TensorArchive {
+    public var tensorNames: [String] { entries.map(\.name) }
+    public func shape(of name: String) -> [Int]? { entry(name)?.shape }
+}
+
+public enum Checkpoint {
     // MARK: export
 
     public static func export(_ loaded: LoadedModel, layout: CheckpointLayout, to path: String) throws {
         let model = loaded.model, c = model.config, w = model.weights
         var metadata = ["format": ModelFile.format, "config": c.jsonString(),
                         "tokenizer": loaded.tokenizer.json.jsonString, "provenance": loaded.provenance.jsonString]
+        // Tokenizer files (BPE encoder.json, vocab.bpe) are UTF-8 text: kept verbatim as metadata strings.
+        for (name, bytes) in loaded.tokenizer.files {
+            metadata[tokenizerFileKey + name] = String(decoding: bytes, as: UTF8.self)
+        }
         switch layout {
         case .sparsebridge:
             let tensors = w.parameters.map { ($0.name.replacingOccurrences(of: "/", with: "."), $0.tensor) }
             try SafetensorsFile.write(tensors, metadata: metadata, to: path)
+        case .circuitSparsity:
+            throw ModelError.badInput("the circuit-sparsity layout is read only; export to sparsebridge or hf-gpt2")
         case .hfGPT2:
             try requireGPT2Compatible(c)
             metadata["layout"] = CheckpointLayout.hfGPT2.rawValue
@@ -45,6 +67,19 @@ public enum SafetensorsCheckpoint {
         }
     }
 
+    /// GPT-2's state_dict names for our tensors, shared by the hf-gpt2 and circuit-sparsity
+    /// layouts: inside a block (after `h.L.`; Q, K, V are slices of `attn.c_attn`, cut by the
+    /// callers), and outside (after the optional `transformer.`).
+    static let gpt2BlockNames = [
+        "ln1/w": "ln_1.weight", "ln1/b": "ln_1.bias", "ln2/w": "ln_2.weight", "ln2/b": "ln_2.bias",
+        "attn/W_O": "attn.c_proj.weight", "attn/b_O": "attn.c_proj.bias", "mlp/W_in": "mlp.c_fc.weight",
+        "mlp/b_in": "mlp.c_fc.bias", "mlp/W_out": "mlp.c_proj.weight", "mlp/b_out": "mlp.c_proj.bias"]
+    static let gpt2ModelNames = ["embed/W_E": "wte.weight", "pos_embed/W_pos": "wpe.weight",
+                                 "ln_final/w": "ln_f.weight", "ln_final/b": "ln_f.bias"]
+
+    /// Metadata key prefix for a tokenizer's files in safetensors exports.
+    static let tokenizerFileKey = "tokenizer_file:"
+
     static func requireGPT2Compatible(_ c: ModelConfig) throws {
         var problems: [String] = []
         if c.norm != .layer { problems.append("norm must be layer") }
@@ -61,11 +96,17 @@ public enum SafetensorsCheckpoint {
 
     // MARK: import
 
-    /// Reads a safetensors checkpoint. The layout is detected from the tensor names unless given.
-    /// For `hf-gpt2` without our metadata, the head count etc. come from a Hugging Face
-    /// `config.json` (given, or beside the file).
+    /// Reads a checkpoint. A directory, a PyTorch `.pt`, or any file with a `beeg_config.json`
+    /// beside it is a circuit_sparsity model; otherwise a safetensors file whose layout is
+    /// detected from the tensor names unless given. For `hf-gpt2` without our metadata, the
+    /// head count etc. come from a Hugging Face `config.json` (given, or beside the file).
+    /// `bpeDirectory` holds `encoder.json` + `vocab.bpe` for a circuit_sparsity model
+    /// (default: the model's own folder, when they are there).
     public static func load(_ path: String, layout requested: CheckpointLayout? = nil,
-                            hfConfigPath: String? = nil) throws -> LoadedModel {
+                            hfConfigPath: String? = nil, bpeDirectory: String? = nil) throws -> LoadedModel {
+        if requested == .circuitSparsity || (requested == nil && CircuitSparsityLayout.recognises(path)) {
+            return try CircuitSparsityLayout.load(path, bpeDirectory: bpeDirectory)
+        }
         let file = try SafetensorsFile(path: path)
         let isGPT2 = file.entries.contains { $0.name.hasSuffix("attn.c_attn.weight") }
         let layout = requested ?? (isGPT2 ? .hfGPT2 : .sparsebridge)
@@ -74,10 +115,17 @@ public enum SafetensorsCheckpoint {
         let tokenizer: Tokenizer?
         if let t = file.metadata["tokenizer"] {
             guard let json = try? JSONValue.parse(t) else { throw ModelError.badFile(path: path, "tokenizer metadata is not JSON") }
-            tokenizer = try Tokenizers.from(json: json, source: path)
+            tokenizer = try Tokenizers.from(json: json, source: path) { name in
+                guard let text = file.metadata[tokenizerFileKey + name] else {
+                    throw ModelError.badFile(path: path, "tokenizer file \(name) is missing from the metadata")
+                }
+                return Array(text.utf8)
+            }
         } else { tokenizer = nil }
 
         switch layout {
+        case .circuitSparsity:  // normally taken above, before the file is opened as safetensors
+            return try CircuitSparsityLayout.load(path, bpeDirectory: bpeDirectory)
         case .sparsebridge:
             guard let configJSON = file.metadata["config"] else {
                 throw ModelError.badFile(path: path, "no config in the safetensors metadata (not a sparsebridge-layout file; try --layout hf-gpt2)")
@@ -102,31 +150,20 @@ public enum SafetensorsCheckpoint {
                         qkv[i] = (try get(p + "attn.c_attn.weight", [d, 3 * a]), try get(p + "attn.c_attn.bias", [3 * a]))
                     }
                     let (W, b) = qkv[i]!
-                    switch parts[2...].joined(separator: "/") {
-                    case "ln1/w": return try get(p + "ln_1.weight", shape)
-                    case "ln1/b": return try get(p + "ln_1.bias", shape)
-                    case "ln2/w": return try get(p + "ln_2.weight", shape)
-                    case "ln2/b": return try get(p + "ln_2.bias", shape)
+                    let leaf = parts[2...].joined(separator: "/")
+                    if let key = gpt2BlockNames[leaf] { return try get(p + key, shape) }
+                    switch leaf {
                     case "attn/W_Q": return columns(W, 0, a)
                     case "attn/W_K": return columns(W, a, a)
                     case "attn/W_V": return columns(W, 2 * a, a)
                     case "attn/b_Q": return columns(b, 0, a)
                     case "attn/b_K": return columns(b, a, a)
                     case "attn/b_V": return columns(b, 2 * a, a)
-                    case "attn/W_O": return try get(p + "attn.c_proj.weight", shape)
-                    case "attn/b_O": return try get(p + "attn.c_proj.bias", shape)
-                    case "mlp/W_in": return try get(p + "mlp.c_fc.weight", shape)
-                    case "mlp/b_in": return try get(p + "mlp.c_fc.bias", shape)
-                    case "mlp/W_out": return try get(p + "mlp.c_proj.weight", shape)
-                    case "mlp/b_out": return try get(p + "mlp.c_proj.bias", shape)
                     default: break
                     }
                 }
+                if let key = gpt2ModelNames[name] { return try get(key, shape) }
                 switch name {
-                case "embed/W_E": return try get("wte.weight", shape)
-                case "pos_embed/W_pos": return try get("wpe.weight", shape)
-                case "ln_final/w": return try get("ln_f.weight", shape)
-                case "ln_final/b": return try get("ln_f.bias", shape)
                 case "unembed/W_U":
                     let lm = try checkedTensor(file, "lm_head.weight", shape: [config.vocab, d])
                     return transpose(lm)
@@ -181,10 +218,10 @@ public enum SafetensorsCheckpoint {
         return config
     }
 
-    static func checkedTensor(_ file: SafetensorsFile, _ name: String, shape: [Int]) throws -> Tensor {
-        guard let e = file.entry(name) else { throw ModelError.badFile(path: file.path, "missing tensor \(name)") }
-        guard e.shape == shape else {
-            throw ModelError.badFile(path: file.path, "tensor \(name) has shape \(e.shape), the config needs \(shape)")
+    static func checkedTensor(_ file: TensorArchive, _ name: String, shape: [Int]) throws -> Tensor {
+        guard let found = file.shape(of: name) else { throw ModelError.badFile(path: file.path, "missing tensor \(name)") }
+        guard found == shape else {
+            throw ModelError.badFile(path: file.path, "tensor \(name) has shape \(found), the config needs \(shape)")
         }
         let t = try file.tensor(name)
         if let bad = (0..<t.count).first(where: { !t.data[$0].isFinite }) {

@@ -27,6 +27,9 @@ public enum ModelFile {
             try file.setAttribute("config", model.config.jsonString())
             try file.setAttribute("tokenizer", tokenizer.json.jsonString)
             try file.setAttribute("provenance", provenance.jsonString)
+            for (name, bytes) in tokenizer.files {
+                try file.writeDataset(tokenizerFolder + name, shape: [bytes.count], values: bytes)
+            }
             for p in model.weights.parameters {
                 // Mostly-zero tensors (weight-sparse models) are stored compressed: a 1/16-dense
                 // matrix shrinks about tenfold, and zlib's output is the same on every run.
@@ -43,9 +46,14 @@ public enum ModelFile {
         }
     }
 
+    /// Tokenizer files (BPE `encoder.json`, `vocab.bpe`) are uint8 datasets holding their exact bytes.
+    static let tokenizerFolder = "tokenizer/"
+
     /// Reads and checks a model file: format, version, config, every tensor's shape, and
-    /// finite values.
+    /// finite values. A checkpoint that is not HDF5 (a circuit_sparsity folder or `.pt`, a
+    /// safetensors file) is imported on the fly, as `convert` would.
     public static func load(_ path: String) throws -> LoadedModel {
+        if isCheckpoint(path) { return try Checkpoint.load(path) }
         let file = try H5File(open: path)
         try checkFormat(file, expected: format, version: formatVersion, what: "model")
         let config = try ModelConfig.decode(json: try file.stringAttribute("config"), source: path)
@@ -53,7 +61,9 @@ public enum ModelFile {
         do { tokenizerJSON = try JSONValue.parse(try file.stringAttribute("tokenizer")) } catch let e as HDF5Error {
             throw e
         } catch { throw ModelError.badFile(path: path, "tokenizer attribute is not valid JSON") }
-        let tokenizer = try Tokenizers.from(json: tokenizerJSON, source: path)
+        let tokenizer = try Tokenizers.from(json: tokenizerJSON, source: path) { name in
+            try file.openDataset(tokenizerFolder + name).read(as: UInt8.self)
+        }
         let provenance = (try? JSONValue.parse(try file.stringAttribute("provenance"))) ?? .null
         let weights = try TransformerWeights(config: config) { name, shape, _ in
             let ds = try file.openDataset(name)
@@ -71,6 +81,25 @@ public enum ModelFile {
             throw ModelError.badFile(path: path, "tokenizer vocabulary \(tokenizer.vocabSize) exceeds the model's vocab \(config.vocab)")
         }
         return LoadedModel(model: Transformer(weights: weights), tokenizer: tokenizer, provenance: provenance, path: path)
+    }
+
+    /// SHA-256 naming the model a path loads, for activation and bridge files: of the file
+    /// itself, or for a circuit_sparsity folder, of its weights file.
+    public static func sha256(_ path: String) throws -> String {
+        var isDir: ObjCBool = false
+        let isFolder = FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+        return try SHA256.hexDigest(ofFile: isFolder ? try CircuitSparsityLayout.weightsFile(inFolder: path) : path)
+    }
+
+    /// A checkpoint to import rather than a model file: a folder, a `.pt` or `.safetensors`
+    /// file, or a zip archive (PyTorch's format) under any name.
+    public static func isCheckpoint(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return false }  // H5File reports it
+        if isDir.boolValue || path.hasSuffix(".pt") || path.hasSuffix(".safetensors") { return true }
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return handle.readData(ofLength: 4).elementsEqual([0x50, 0x4b, 0x03, 0x04])
     }
 
     /// Refuses files of another kind or of a newer format version than this program reads.

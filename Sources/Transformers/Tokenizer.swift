@@ -9,6 +9,13 @@ public protocol Tokenizer: Sendable {
     func decode(_ tokens: [Int32]) -> String
     /// The JSON description stored in model files.
     var json: JSONValue { get }
+    /// Files the tokenizer is built from (BPE: `encoder.json`, `vocab.bpe`), stored in model
+    /// files beside the JSON so that a model is self-contained.
+    var files: [(name: String, bytes: [UInt8])] { get }
+}
+
+extension Tokenizer {
+    public var files: [(name: String, bytes: [UInt8])] { [] }
 }
 
 /// One token per ASCII character: token id = byte value.
@@ -48,11 +55,13 @@ public struct IDsOnlyTokenizer: Tokenizer {
 }
 
 public enum Tokenizers {
-    /// The tokenizer a model file describes.
-    public static func from(json: JSONValue, source: String) throws -> Tokenizer {
+    /// The tokenizer a model file describes; `file(name)` reads one of the tokenizer's stored files.
+    public static func from(json: JSONValue, source: String,
+                            file: (String) throws -> [UInt8] = { throw ModelError.badInput("no tokenizer file \($0)") }) throws -> Tokenizer {
         switch json["kind"]?.stringValue {
         case "char": return CharTokenizer()
         case "ids": return IDsOnlyTokenizer(vocabSize: Int(json["vocab"]?.numberValue ?? 0))
+        case "bpe": return try BPETokenizer(json: json, source: source, file: file)
         case let other:
             throw ModelError.badFile(path: source, "unknown tokenizer kind \(other.map { "\"\($0)\"" } ?? "(missing)")")
         }

@@ -40,7 +40,7 @@ struct CaptureCommand: ParsableCommand {
         let points = try HookPoint.parseList(sites, config: c)
         let request = CaptureRequest(sites: points, tokens: tokens, seqLen: seqLen ?? c.nCtx, batch: batch,
                                      gzip: gzip ? 4 : nil, resume: resume, outPath: out)
-        let sha = try SHA256.hexDigest(ofFile: model)
+        let sha = try ModelFile.sha256(model)
         let summary: CaptureSummary
         if corpus == "synthetic" {
             guard loaded.tokenizer is CharTokenizer else {

@@ -4,15 +4,17 @@ import Transformers
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "convert", abstract: "Convert a safetensors checkpoint into a SparseBridge model file.")
+        commandName: "convert", abstract: "Convert a checkpoint (safetensors, or a circuit_sparsity folder / .pt) into a SparseBridge model file.")
 
-    @Option(help: "Input .safetensors file.")
+    @Option(help: "Input: a .safetensors file, or a circuit_sparsity model folder (beeg_config.json + final_model.pt) or its .pt file.")
     var from: String
-    @Option(help: "Key layout: sparsebridge or hf-gpt2 (default: detected from the tensor names).")
+    @Option(help: "Key layout: sparsebridge, hf-gpt2 or circuit-sparsity (default: detected).")
     var layout: String?
     @Option(name: .customLong("hf-config"), help: "Hugging Face config.json for hf-gpt2 files without our metadata (default: beside the file).")
     var hfConfig: String?
-    @Option(help: "Tokenizer to record: char (ASCII, needs vocab ≥ 128) or ids (default: from the file's metadata, else ids).")
+    @Option(help: "Folder with the BPE tokenizer files encoder.json + vocab.bpe for a circuit-sparsity model (default: the model's folder, when they are there).")
+    var bpe: String?
+    @Option(help: "Tokenizer to record: char (ASCII, needs vocab ≥ 128) or ids (default: from the file's metadata or the BPE files, else ids).")
     var tokenizer: String?
     @Option(help: "Output model file (.h5).")
     var out: String
@@ -27,7 +29,7 @@ struct ConvertCommand: ParsableCommand {
             }
             chosen = l
         }
-        let loaded = try SafetensorsCheckpoint.load(from, layout: chosen, hfConfigPath: hfConfig)
+        let loaded = try Checkpoint.load(from, layout: chosen, hfConfigPath: hfConfig, bpeDirectory: bpe)
         var tok = loaded.tokenizer
         switch tokenizer {
         case nil: break

@@ -20,7 +20,7 @@ struct ExportCommand: ParsableCommand {
                 throw ValidationError("--layout must be one of \(CheckpointLayout.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let loaded = try ModelFile.load(model)
-            try SafetensorsCheckpoint.export(loaded, layout: chosen, to: out)
+            try Checkpoint.export(loaded, layout: chosen, to: out)
             if json { printJSON(.object(["out": .string(out), "layout": .string(chosen.rawValue)])); return }
             print("wrote \(out) (\(chosen.rawValue) layout)")
         }

@@ -49,7 +49,7 @@ struct FitCommand: ParsableCommand {
         var source: [String: JSONValue] = [:]
         if let denseActs, let sparseActs {
             let a = try ActivationFile(path: denseActs), b = try ActivationFile(path: sparseActs)
-            for (file, model) in [(a, dense), (b, sparse)] where file.modelSHA256 != (try SHA256.hexDigest(ofFile: model)) {
+            for (file, model) in [(a, dense), (b, sparse)] where file.modelSHA256 != (try ModelFile.sha256(model)) {
                 throw BridgeError.mismatch("\(file.path) was captured from another model than \(model) (SHA-256 differs)")
             }
             acc = try BridgeFitter.accumulate(denseActs: a, sparseActs: b, options: options, batch: batch)
@@ -75,7 +75,7 @@ struct FitCommand: ParsableCommand {
         provenance["heldout_fraction"] = .number(heldout)
         provenance["ridge"] = .string(ridge)
         let bridge = Bridge(denseConfig: d.model.config, sparseConfig: s.model.config, denseModel: dense, sparseModel: sparse,
-                            denseSHA256: try SHA256.hexDigest(ofFile: dense), sparseSHA256: try SHA256.hexDigest(ofFile: sparse),
+                            denseSHA256: try ModelFile.sha256(dense), sparseSHA256: try ModelFile.sha256(sparse),
                             provenance: .object(provenance), sites: solved)
         try bridge.save(to: out)
         if json {

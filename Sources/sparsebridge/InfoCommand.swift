@@ -6,7 +6,7 @@ import Transformers
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info", abstract: "Summarise a model, activation, bridge or safetensors file.")
+        commandName: "info", abstract: "Summarise a model, activation, bridge or safetensors file, or a circuit_sparsity checkpoint.")
 
     @Argument(help: "The file.")
     var file: String
@@ -26,6 +26,7 @@ struct FileSummary {
 
     static func of(_ path: String) throws -> FileSummary {
         if path.hasSuffix(".safetensors") { return try safetensors(path) }
+        if ModelFile.isCheckpoint(path) { return try model(path) }  // a circuit_sparsity folder or .pt
         let file = try H5File(open: path)
         guard file.hasAttribute("format") else {
             throw ModelError.badFile(path: path, "an HDF5 file, but not one of SparseBridge's (no format attribute)")

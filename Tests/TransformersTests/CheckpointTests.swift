@@ -166,8 +166,8 @@ struct SafetensorsTests {
         let dir = TemporaryDirectory("st")
         let (_, loaded, original) = try savedModel(named.config, seed: 6, in: dir)
         let path = dir.file("model.safetensors")
-        try SafetensorsCheckpoint.export(loaded, layout: .sparsebridge, to: path)
-        let back = try SafetensorsCheckpoint.load(path)
+        try Checkpoint.export(loaded, layout: .sparsebridge, to: path)
+        let back = try Checkpoint.load(path)
         expectSameWeights(original.weights, back.model.weights)
         #expect(back.tokenizer.json == loaded.tokenizer.json)
         #expect(back.provenance == loaded.provenance)
@@ -189,7 +189,7 @@ struct SafetensorsTests {
         let dir = TemporaryDirectory("st")
         let (_, loaded, original) = try savedModel(config, seed: 7, in: dir)
         let path = dir.file("gpt2.safetensors")
-        try SafetensorsCheckpoint.export(loaded, layout: .hfGPT2, to: path)
+        try Checkpoint.export(loaded, layout: .hfGPT2, to: path)
         let raw = try SafetensorsFile(path: path)
         #expect(raw.entry("h.0.attn.c_attn.weight")?.shape == [16, 48])
         #expect(raw.entry("h.1.attn.c_attn.bias")?.shape == [48])
@@ -203,7 +203,7 @@ struct SafetensorsTests {
             #expect(cAttn[3 * 48 + 16 + j] == b0.W_K[3 * 16 + j])
             #expect(cAttn[3 * 48 + 32 + j] == b0.W_V[3 * 16 + j])
         }
-        let back = try SafetensorsCheckpoint.load(path)  // layout detected from the names
+        let back = try Checkpoint.load(path)  // layout detected from the names
         expectSameWeights(original.weights, back.model.weights)
         #expect(back.tokenizer is CharTokenizer)
     }
@@ -214,18 +214,18 @@ struct SafetensorsTests {
         let dir = TemporaryDirectory("st")
         let (_, loaded, original) = try savedModel(Self.gpt2Compatible, seed: 8, in: dir)
         let exported = dir.file("export.safetensors")
-        try SafetensorsCheckpoint.export(loaded, layout: .hfGPT2, to: exported)
+        try Checkpoint.export(loaded, layout: .hfGPT2, to: exported)
         let raw = try SafetensorsFile(path: exported)
         let bare = dir.file("model.safetensors")
         try SafetensorsFile.write(try raw.entries.map { e in
             (e.name.hasPrefix("lm_head.") ? e.name : prefix + e.name, try raw.tensor(e.name))
         }, metadata: [:], to: bare)
         // Without config.json the head count is unknown.
-        let missing = #expect(throws: ModelError.self) { _ = try SafetensorsCheckpoint.load(bare) }
+        let missing = #expect(throws: ModelError.self) { _ = try Checkpoint.load(bare) }
         #expect(missing?.description.contains("config.json") == true)
         try #"{"n_head": 4, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05}"#
             .write(toFile: dir.file("config.json"), atomically: true, encoding: .utf8)
-        let back = try SafetensorsCheckpoint.load(bare)
+        let back = try Checkpoint.load(bare)
         expectSameWeights(original.weights, back.model.weights)
         #expect(back.tokenizer.vocabSize == 128)
         #expect(throws: ModelError.self) { _ = try back.tokenizer.encode("no text tokenizer") }
@@ -237,7 +237,7 @@ struct SafetensorsTests {
         let dir = TemporaryDirectory("st")
         let (_, loaded, _) = try savedModel(TestConfigs.sparse, seed: 9, in: dir)
         let error = #expect(throws: ModelError.self) {
-            try SafetensorsCheckpoint.export(loaded, layout: .hfGPT2, to: dir.file("x.safetensors"))
+            try Checkpoint.export(loaded, layout: .hfGPT2, to: dir.file("x.safetensors"))
         }
         let text = error?.description ?? ""
         for problem in ["norm must be layer", "biases are required", "positional must be learned",
@@ -340,7 +340,7 @@ struct SafetensorsTests {
         writeBytes(bad.bytes, to: path)
         for attempt in 0..<2 {
             let error = #expect(throws: ModelError.self) {
-                if attempt == 0 { _ = try SafetensorsFile(path: path) } else { _ = try SafetensorsCheckpoint.load(path) }
+                if attempt == 0 { _ = try SafetensorsFile(path: path) } else { _ = try Checkpoint.load(path) }
             }
             guard case .badFile(let where_, let message)? = error else {
                 Issue.record("expected badFile, got \(String(describing: error))")

@@ -261,3 +261,115 @@ def as_rows(name, value, cfg):
         return value.transpose(0, 2, 1, 3).reshape(B * T, H * T)
     B, T = value.shape[:2]
     return value.reshape(B * T, -1)
+
+
+# ---------------------------------------------------------------- circuit_sparsity's GPT
+
+def circuit_sparsity_state_dict(beeg, seed, zero_fraction=0.3):
+    """A random state_dict in circuit_sparsity's key layout (nn.Linear weights [out, in]) for a
+    beeg_config dict; about `zero_fraction` of each weight matrix is exactly zero."""
+    rng = np.random.default_rng(seed)
+    d, h, v, n = beeg["d_model"], beeg["n_head"], beeg["vocab_size"], beeg["block_size"]
+    dh, m = beeg.get("d_head") or d // h, beeg.get("d_mlp") or 4 * d
+    rms, bias = beeg.get("rms_norm", False), beeg.get("bias", True)
+    ln_bias = beeg.get("ln_bias", True) and not rms
+
+    def w(*shape):
+        x = rng.standard_normal(shape) * (1.5 / math.sqrt(shape[-1]))
+        x[rng.random(shape) < zero_fraction] = 0.0
+        return x
+
+    sd = {"transformer.wte.weight": rng.standard_normal((v, d)), "transformer.wpe.weight": rng.standard_normal((n, d))}
+    for l in range(beeg["n_layer"]):
+        p = f"transformer.h.{l}."
+        for ln in ("ln_1", "ln_2"):
+            sd[p + ln + ".weight"] = 1 + 0.2 * rng.standard_normal(d)
+            if ln_bias:
+                sd[p + ln + ".bias"] = 0.3 * rng.standard_normal(d)
+        for name, shape in (("attn.c_attn", (3 * h * dh, d)), ("attn.c_proj", (d, h * dh)),
+                            ("mlp.c_fc", (m, d)), ("mlp.c_proj", (d, m))):
+            sd[p + name + ".weight"] = w(*shape)
+            if bias:
+                sd[p + name + ".bias"] = 0.3 * rng.standard_normal(shape[0])
+        if beeg.get("sink"):
+            sd[p + "attn.attn_imp.sink_logit"] = rng.standard_normal(h)
+    sd["transformer.ln_f.weight"] = 1 + 0.2 * rng.standard_normal(d)
+    if ln_bias:
+        sd["transformer.ln_f.bias"] = 0.3 * rng.standard_normal(d)
+    sd["lm_head.weight"] = sd["transformer.wte.weight"] if beeg.get("tied_unembed", True) else w(v, d)
+    sd["final_logits_bias"] = 0.3 * rng.standard_normal(v)
+    if beeg.get("enable_bigram_table"):
+        sd["bigram_table"] = 0.5 * rng.standard_normal((v, v))
+    return {k: x.astype(np.float32) for k, x in sd.items()}
+
+
+def circuit_sparsity_forward(beeg, sd, tokens):
+    """circuit_sparsity/inference/gpt.py's forward pass, read directly off its state_dict, in
+    float64. tokens [B, T] → dict of circuit_sparsity hook names (`0.attn.q`, `final_resid`, …)
+    plus `logits`, each [B, T, width]."""
+    W = {k: x.astype(np.float64) for k, x in sd.items()}
+    d, H = beeg["d_model"], beeg["n_head"]
+    dh = beeg.get("d_head") or d // H
+    rms = beeg.get("rms_norm", False)
+    afrac, locs = beeg.get("afrac"), beeg.get("afrac_loctypes", "attn_in,attn_out,mlp_in,mlp_out").split(",")
+    act = {"gelu": lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))),
+           "relu": lambda x: np.maximum(x, 0)}[beeg.get("activation_type", "gelu")]
+
+    def sparsity(x, loc):  # GPTConfig.maybe_activation_sparsity: keep int(afrac·width) largest |x|
+        if afrac is None or loc not in locs:
+            return x
+        k = int(afrac * x.shape[-1])
+        idx = np.argsort(-np.abs(x), axis=-1, kind="stable")[..., :k]
+        out = np.zeros_like(x)
+        np.put_along_axis(out, idx, np.take_along_axis(x, idx, -1), -1)
+        return out
+
+    def norm(x, p):
+        if rms:  # nn.RMSNorm, eps = float32 machine epsilon
+            return x / np.sqrt((x ** 2).mean(-1, keepdims=True) + np.finfo(np.float32).eps) * W[p + ".weight"]
+        mu = x.mean(-1, keepdims=True)
+        y = (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + 1e-5) * W[p + ".weight"]
+        return y + W[p + ".bias"] if p + ".bias" in W else y
+
+    def linear(x, p):  # nn.Linear: x Wᵀ + b
+        y = x @ W[p + ".weight"].T
+        return y + W[p + ".bias"] if p + ".bias" in W else y
+
+    B, T = tokens.shape
+    hooks = {}
+    x = W["transformer.wte.weight"][tokens] + W["transformer.wpe.weight"][:T]
+    causal = np.tril(np.ones((T, T), dtype=bool))
+    for l in range(beeg["n_layer"]):
+        p, hp = f"transformer.h.{l}.", f"{l}."
+        hooks[hp + "resid_in"] = x
+        a = sparsity(norm(x, p + "ln_1"), "attn_in")
+        hooks[hp + "attn.act_in"] = a
+        q, k, v = np.split(linear(a, p + "attn.c_attn"), 3, axis=-1)
+        k, q, v = sparsity(k, "attn_k"), sparsity(q, "attn_q"), sparsity(v, "attn_v")
+        hooks[hp + "attn.q"], hooks[hp + "attn.k"], hooks[hp + "attn.v"] = q, k, v
+        q, k, v = (t.reshape(B, T, H, dh).transpose(0, 2, 1, 3) for t in (q, k, v))  # [B, H, T, dh]
+        s = np.where(causal, q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh), -np.inf)
+        if beeg.get("sink"):  # SDPAWithSink: a key slot of logit sink_h and zero value
+            s = np.concatenate([np.broadcast_to(W[p + "attn.attn_imp.sink_logit"].reshape(1, H, 1, 1), (B, H, T, 1)), s], -1)
+            v = np.concatenate([np.zeros((B, H, 1, dh)), v], 2)
+        e = np.exp(s - s.max(-1, keepdims=True))
+        y = (e / e.sum(-1, keepdims=True)) @ v
+        y = y.transpose(0, 2, 1, 3).reshape(B, T, H * dh)
+        hooks[hp + "attn.y"] = y
+        delta = sparsity(linear(y, p + "attn.c_proj"), "attn_out")
+        hooks[hp + "attn.resid_delta"] = delta
+        x = sparsity(x + delta, "resid_post_attn")
+        hooks[hp + "resid_mid"] = x
+        u = sparsity(norm(x, p + "ln_2"), "mlp_in")
+        hooks[hp + "mlp.act_in"] = u
+        post = sparsity(act(linear(u, p + "mlp.c_fc")), "mlp_neuron")
+        hooks[hp + "mlp.post_act"] = post
+        delta = sparsity(linear(post, p + "mlp.c_proj"), "mlp_out")
+        hooks[hp + "mlp.resid_delta"] = delta
+        x = sparsity(x + delta, "resid_post_mlp")
+    hooks["final_resid"] = x
+    logits = norm(x, "transformer.ln_f") @ W["lm_head.weight"].T + W["final_logits_bias"]
+    if beeg.get("enable_bigram_table"):
+        logits = logits + W["bigram_table"][tokens]
+    hooks["logits"] = logits
+    return hooks
