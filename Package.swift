@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
         .testTarget(name: "BridgesTests", dependencies: ["TestHelpers", "Bridges"]),
         .testTarget(name: "CircuitsTests", dependencies: ["Circuits", "Tasks"]),
+        .testTarget(name: "DePassTests", dependencies: ["DePass"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "DePass", "Bridges", "Tasks"]),
     ],
     swiftLanguageModes: [.v5]
