@@ -40,6 +40,8 @@ let package = Package(
                           path: "benchmarks/Forward"),
         .executableTarget(name: "sparsebridge-bench-train", dependencies: ["Tensors", "Transformers", "Training", "Tasks"],
                           path: "benchmarks/Train"),
+        .executableTarget(name: "sparsebridge-bench-sparse", dependencies: ["Tensors", "Transformers", "Training", "DePass"],
+                          path: "benchmarks/Sparse"),
         .executableTarget(name: "sparsebridge-bench-fit", dependencies: ["Tensors", "HDF5", "Bridges"],
                           path: "benchmarks/Fit"),
 

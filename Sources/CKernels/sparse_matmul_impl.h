@@ -5,7 +5,7 @@
 //
 // Tokens go in tiles of TILE = 2 · LANES rows. A tile of x is transposed once into
 // xt[in][TILE] (in L2: 512 KiB for in = 4096 at 32 tokens), so that every nonzero w_ij of
-// column j costs one broadcast and two vector FMAs, Σ_i w_ij · xt[i], with no scatter:
+// column j costs one broadcast and TILE_VECTORS vector FMAs, Σ_i w_ij · xt[i], no scatter:
 // each output column's sum for the whole tile lives in registers. Columns are done LANES
 // at a time into a small block that is transposed back into y's rows in registers.
 
@@ -13,7 +13,9 @@
 #define NAME(a, b) NAME2(a, b)
 #define FN(name) NAME(name, SUFFIX)
 #define HELPER static inline __attribute__((always_inline)) TARGET
-#define TILE (2 * LANES)
+// Two vectors of tokens per tile measured faster than one or four (docs/sparse-kernels.md).
+#define TILE_VECTORS 2
+#define TILE (TILE_VECTORS * LANES)
 
 // Shuffle index lists for an in-register LANES × LANES transpose: stage w swaps the
 // off-diagonal w × w blocks of every 2w × 2w block (w = LANES/2, …, 1).
@@ -115,20 +117,20 @@ TARGET static void FN(sb_csc_matmul)(const float *x, long ldx, long n, long in, 
             long cols = out - j0 < LANES ? out - j0 : LANES;
             for (long c = 0; c < cols; c++) {
                 long p = col_start[j0 + c], end = col_start[j0 + c + 1];
-                // Four partial sums per half-tile: FMA latency (4 cycles) over four chains
-                // lets two FMAs issue every cycle. Columns come padded to a multiple of four.
-                V acc[4][2];
-                for (int u = 0; u < 4; u++) acc[u][0] = acc[u][1] = FN(splat)(0);
+                // Four partial sums per vector: FMA latency (4 cycles) over four chains lets
+                // two FMAs issue every cycle. Columns come padded to a multiple of four.
+                V acc[4][TILE_VECTORS];
+                for (int u = 0; u < 4; u++)
+                    for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] = FN(splat)(0);
                 for (; p < end; p += 4) {
                     for (int u = 0; u < 4; u++) {
                         const float *r = xt + (long)row_index[p + u] * TILE;
                         V w = FN(splat)(values[p + u]);
-                        acc[u][0] += w * FN(load)(r);
-                        acc[u][1] += w * FN(load)(r + LANES);
+                        for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] += w * FN(load)(r + v * LANES);
                     }
                 }
-                FN(store)(block + c * TILE, (acc[0][0] + acc[1][0]) + (acc[2][0] + acc[3][0]));
-                FN(store)(block + c * TILE + LANES, (acc[0][1] + acc[1][1]) + (acc[2][1] + acc[3][1]));
+                for (int v = 0; v < TILE_VECTORS; v++)
+                    FN(store)(block + c * TILE + v * LANES, (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]));
             }
             FN(transpose_out)(block, rows, cols, alpha, beta, y + t0 * ldy, ldy, j0);
         }
@@ -151,6 +153,7 @@ TARGET static long FN(sb_csc_tile_rows)(void) { return TILE; }
 #undef TR_LO_1
 #undef TR_HI_1
 #undef TILE
+#undef TILE_VECTORS
 #undef HELPER
 #undef FN
 #undef NAME
