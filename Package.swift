@@ -40,6 +40,8 @@ let package = Package(
                           path: "benchmarks/Forward"),
         .executableTarget(name: "sparsebridge-bench-train", dependencies: ["Tensors", "Transformers", "Training", "Tasks"],
                           path: "benchmarks/Train"),
+        .executableTarget(name: "sparsebridge-bench-sparse", dependencies: ["Tensors", "Transformers", "Training", "DePass"],
+                          path: "benchmarks/Sparse"),
         .executableTarget(name: "sparsebridge-bench-fit", dependencies: ["Tensors", "HDF5", "Bridges"],
                           path: "benchmarks/Fit"),
 
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
         .testTarget(name: "BridgesTests", dependencies: ["TestHelpers", "Bridges"]),
         .testTarget(name: "CircuitsTests", dependencies: ["Circuits", "Tasks"]),
+        .testTarget(name: "DePassTests", dependencies: ["DePass"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "DePass", "Bridges", "Tasks"]),
     ],
     swiftLanguageModes: [.v5]

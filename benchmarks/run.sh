@@ -38,6 +38,26 @@ for cfg in D S; do
             --label pytorch-malloc | sed "s/^{/{\"config\": \"$cfg\", /" >> "$results"
     done
 done
+# Weight-sparse inference: config S made weight-sparse at 1/4, 1/16, 1/64 (and the shipped
+# sparse model), dense path (BLAS) against sparse path (sparse kernel), beside PyTorch running
+# the same zero-filled weights densely (as the paper's code does). Then DePass, K = 16.
+for frac in 0.25 0.0625 0.015625; do
+    for t in $THREADS; do
+        $B/sparsebridge-bench-sparse forward "$WORK/S.h5" --fraction $frac --save "$WORK/S-sparse.h5" --threads $t --iters 3 \
+            | sed 's/^{/{"config": "S", /' >> "$results"
+        $B/sparsebridge export --model "$WORK/S-sparse.h5" --out "$WORK/S-sparse.safetensors" >/dev/null
+        label=$(python3 -c "print(f'1/{round(1 / $frac)}')")
+        for engine in pytorch pytorch-malloc; do
+            env $([ $engine = pytorch-malloc ] && echo "${MALLOC[@]}") $PY benchmarks/peers/forward_torch.py \
+                "$WORK/S-sparse.safetensors" --threads $t --iters 3 --label $engine \
+                | sed "s|^{|{\"config\": \"S\", \"model\": \"$label\", |; s|\"what\": \"forward\"|\"what\": \"sparse_forward\"|" >> "$results"
+        done
+    done
+done
+for t in $THREADS; do
+    $B/sparsebridge-bench-sparse forward models/sparse.h5 --threads $t --iters 3 | sed 's/^{/{"config": "shipped", /' >> "$results"
+    $B/sparsebridge-bench-sparse depass models/sparse.h5 --components 16 --seq 256 --threads $t --iters 3 >> "$results"
+done
 # Training steps on config D (AdamW, batch 32 × 256), and the sparse projection's share.
 for t in $THREADS; do
     $B/sparsebridge-bench-train --threads $t --steps 5 | sed 's/^{/{"config": "D", /' >> "$results"

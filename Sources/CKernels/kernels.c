@@ -3,7 +3,23 @@
 // picks the level this CPU supports. Other architectures get the 4-lane baseline.
 #include "sb_kernels.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+// A per-thread buffer that only grows: the sparse product's transposed token tile. Our
+// worker threads live as long as the process, so the buffer is allocated once per thread
+// rather than once per call.
+static float *sb_thread_scratch(size_t floats) {
+    static _Thread_local float *buffer = NULL;
+    static _Thread_local size_t capacity = 0;
+    if (floats > capacity) {
+        free(buffer);
+        buffer = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        if (!buffer) abort();
+        capacity = floats;
+    }
+    return buffer;
+}
 
 #define TARGET
 #define SUFFIX _base
@@ -13,6 +29,7 @@ typedef int VI4 __attribute__((vector_size(16)));
 #define V V4
 #define VI VI4
 #include "kernels_impl.h"
+#include "sparse_matmul_impl.h"
 #undef TARGET
 #undef SUFFIX
 #undef LANES
@@ -29,6 +46,7 @@ typedef int VI8 __attribute__((vector_size(32)));
 #define V V8
 #define VI VI8
 #include "kernels_impl.h"
+#include "sparse_matmul_impl.h"
 #undef TARGET
 #undef SUFFIX
 #undef LANES
@@ -43,6 +61,7 @@ typedef int VI16 __attribute__((vector_size(64)));
 #define V V16
 #define VI VI16
 #include "kernels_impl.h"
+#include "sparse_matmul_impl.h"
 #undef TARGET
 #undef SUFFIX
 #undef LANES
@@ -93,6 +112,11 @@ float sb_erff(float x) { DISPATCH(sb_erff, x) }
 float sb_softmax_backward(const float *p, float *dp, long n) { DISPATCH(sb_softmax_backward, p, dp, n) }
 void sb_gelu_erf_backward(const float *x, float *g, long n) { DISPATCH(sb_gelu_erf_backward, x, g, n) }
 void sb_gelu_tanh_backward(const float *x, float *g, long n) { DISPATCH(sb_gelu_tanh_backward, x, g, n) }
+long sb_csc_tile_rows(void) { DISPATCH(sb_csc_tile_rows) }
+void sb_csc_matmul(const float *x, long ldx, long n, long in, const int *col_start, const int *row_index,
+                   const float *values, long out, float alpha, float beta, float *y, long ldy) {
+    DISPATCH(sb_csc_matmul, x, ldx, n, in, col_start, row_index, values, out, alpha, beta, y, ldy)
+}
 void sb_norm_backward(const float *x, const float *dy, const float *gain, float mean, float rstd, long n, int layer,
                       float *dx, float *dgain, float *dbias) {
     DISPATCH(sb_norm_backward, x, dy, gain, mean, rstd, n, layer, dx, dgain, dbias)

@@ -1,4 +1,5 @@
-// Every matrix product in SparseBridge goes through cblas_sgemm (row-major).
+// Every matrix product in SparseBridge goes through cblas_sgemm (row-major), except the
+// products by a weight-sparse model's matrices, which `matmul` sends to the sparse kernel.
 //
 // OpenBLAS runs single-threaded; large products are split into row (or column) blocks
 // across our own threads instead. Two thread pools on two cores fight: OpenBLAS's idle
@@ -50,7 +51,8 @@ extension Tensor {
 }
 
 /// out = a · b (+ out when `accumulate`), with a [.., k] folded to rows and b [k, n].
-/// `transposeB` multiplies by bᵀ instead (b stored [n, k]).
+/// `transposeB` multiplies by bᵀ instead (b stored [n, k]). A weight b that carries a sparse
+/// form (a weight-sparse model's matrix, SparseMatrix.swift) goes to the sparse kernel.
 public func matmul(_ a: Tensor, _ b: Tensor, into out: Tensor, transposeA: Bool = false,
                    transposeB: Bool = false, accumulate: Bool = false, alpha: Float = 1) {
     let (ar, ac) = a.matrixShape, (br, bc) = b.matrixShape, (or, oc) = out.matrixShape
@@ -58,6 +60,10 @@ public func matmul(_ a: Tensor, _ b: Tensor, into out: Tensor, transposeA: Bool 
     let (kb, n) = transposeB ? (bc, br) : (br, bc)
     precondition(k == kb && or == m && oc == n,
                  "matmul shapes \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") → \(out.shape)")
+    if let sparse = b.sparseForm, !transposeA, !transposeB {
+        sparse.multiply(a.data, ldx: ac, n: m, alpha: alpha, beta: accumulate ? 1 : 0, into: out.data, ldy: oc)
+        return
+    }
     BLAS.gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: alpha,
               a: a.data, lda: ac, b: b.data, ldb: bc, beta: accumulate ? 1 : 0, c: out.data, ldc: oc)
 }

@@ -9,6 +9,9 @@ public final class Tensor: CustomStringConvertible {
     public let count: Int
     public let data: UnsafeMutablePointer<Float>
     private let parent: Tensor?
+    /// A compressed copy of this weight matrix that `matmul` uses instead of BLAS
+    /// (SparseMatrix.swift); nil for almost every tensor.
+    public internal(set) var sparseForm: SparseMatrix?
 
     /// A new tensor of zeros.
     public init(zeros shape: [Int]) {

@@ -24,6 +24,7 @@ public final class AdamW {
     /// One step: w ← w·(1 − lr·wd) − lr · m̂ / (√v̂ + ε).
     public func update(_ weights: TransformerWeights, gradients: TransformerWeights, lr: Double, weightDecay: Double) {
         step += 1
+        weights.dropSparseKernels()  // the values change: a compressed copy would go stale
         let b1 = beta1, b2 = beta2, e = eps, rate = Float(lr)
         let c1 = Float(1 / (1 - pow(Double(b1), Double(step)))), c2 = Float(1 / (1 - pow(Double(b2), Double(step))))
         for (i, p) in weights.parameters.enumerated() {

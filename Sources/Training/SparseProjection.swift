@@ -30,6 +30,7 @@ public enum SparseProjection {
     /// Projects every weight matrix in place. Returns the kept counts by parameter name.
     @discardableResult
     public static func apply(_ weights: TransformerWeights, fraction: Double, minPerNeuron: Int) -> [String: Int] {
+        weights.dropSparseKernels()  // the values change: a compressed copy would go stale
         let targets = weights.parameters.filter { isProjected($0.role) && $0.tensor.rank == 2 }
         var kept = [Int](repeating: 0, count: targets.count)
         kept.withUnsafeMutableBufferPointer { keptCounts in

@@ -80,6 +80,8 @@ public enum ModelFile {
         if tokenizer.vocabSize > config.vocab {
             throw ModelError.badFile(path: path, "tokenizer vocabulary \(tokenizer.vocabSize) exceeds the model's vocab \(config.vocab)")
         }
+        // A weight-sparse model's matrices get their compressed form now, once.
+        weights.prepareSparseKernels()
         return LoadedModel(model: Transformer(weights: weights), tokenizer: tokenizer, provenance: provenance, path: path)
     }
 

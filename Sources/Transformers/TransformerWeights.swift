@@ -109,6 +109,23 @@ public final class TransformerWeights {
         parameters.first { $0.name == name }?.tensor
     }
 
+    /// Whether a parameter is a matrix the forward pass multiplies by (x · W).
+    public static func isMatmulWeight(_ role: ParameterRole) -> Bool { role == .weight || role == .outputWeight }
+
+    /// Gives each weight matrix whose kept fraction pays for it a sparse form, so that the
+    /// forward pass (and DePass) multiply by it with the sparse kernel; dense matrices stay
+    /// on BLAS. Returns the names of the matrices that took the sparse path.
+    @discardableResult
+    public func prepareSparseKernels() -> [String] {
+        parameters.filter { Self.isMatmulWeight($0.role) && $0.tensor.prepareSparseForm() }.map(\.name)
+    }
+
+    /// Every matrix back on BLAS: call before changing weight values (training), since a
+    /// sparse form is a copy.
+    public func dropSparseKernels() {
+        for p in parameters { p.tensor.dropSparseForm() }
+    }
+
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
 
     public var nonzeroCount: Int {

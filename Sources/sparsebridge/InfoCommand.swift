@@ -2,6 +2,7 @@ import ArgumentParser
 import Bridges
 import Foundation
 import HDF5
+import Tensors
 import Transformers
 
 struct InfoCommand: ParsableCommand {
@@ -54,16 +55,22 @@ struct FileSummary {
                      "  config      \(c.jsonString())",
                      "  tokenizer   \(loaded.tokenizer.json.jsonString)",
                      "  parameters  \(params) (\(nonzero) nonzero, \(fmt(Double(nonzero) / Double(max(params, 1)), 4)) kept)",
+                     "  matmul      sparse kernel at kept fraction ≤ \(SparseMatrix.densityThreshold), else BLAS",
                      "  provenance  \(loaded.provenance.jsonString)"]
-        var table = Table(headers: ["tensor", "shape", "kept fraction"])
+        // Which kernel multiplies by each weight matrix: the sparse kernel for those whose kept
+        // fraction is at most SparseMatrix.densityThreshold, else BLAS.
+        var table = Table(headers: ["tensor", "shape", "kept fraction", "matmul"])
         var tensors: [JSONValue] = []
         for p in w.parameters {
             var nz = 0
             for i in 0..<p.tensor.count where p.tensor.data[i] != 0 { nz += 1 }
             let kept = Double(nz) / Double(max(p.tensor.count, 1))
-            table.rows.append([p.name, "\(p.tensor.shape)", fmt(kept)])
-            tensors.append(.object(["name": .string(p.name), "shape": .array(p.tensor.shape.map { .number(Double($0)) }),
-                                    "kept_fraction": .number(kept)]))
+            let path = TransformerWeights.isMatmulWeight(p.role) ? (p.tensor.sparseForm == nil ? "dense" : "sparse") : "-"
+            table.rows.append([p.name, "\(p.tensor.shape)", fmt(kept), path])
+            var entry: [String: JSONValue] = ["name": .string(p.name), "shape": .array(p.tensor.shape.map { .number(Double($0)) }),
+                                              "kept_fraction": .number(kept)]
+            if path != "-" { entry["matmul"] = .string(path) }
+            tensors.append(.object(entry))
         }
         lines.append(table.render())
         let json = JSONValue.object([

@@ -33,6 +33,15 @@ void sb_gelu_tanh_backward(const float *x, float *g, long n);
 void sb_norm_backward(const float *x, const float *dy, const float *gain, float mean, float rstd, long n, int layer,
                       float *dx, float *dgain, float *dbias);
 
+/// Sparse × dense product y[n, out] = alpha · x[n, in] · W + beta · y (beta = 0: y is only
+/// written), W [in, out] stored by columns (CSC): column j holds values[col_start[j] ..<
+/// col_start[j + 1]] at rows row_index[…], a multiple of four entries per column (pad with
+/// zero values). Row strides ldx, ldy. Runs on the calling thread.
+void sb_csc_matmul(const float *x, long ldx, long n, long in, const int *col_start, const int *row_index,
+                   const float *values, long out, float alpha, float beta, float *y, long ldy);
+/// Rows of x the sparse product takes per tile; split work across threads in multiples of it.
+long sb_csc_tile_rows(void);
+
 /// Scalar forms of the same functions.
 float sb_expf(float x);
 float sb_erff(float x);

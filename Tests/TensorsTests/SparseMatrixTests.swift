@@ -1,0 +1,80 @@
+// The CSC sparse form and its kernel against a Float64 reference.
+
+import Foundation
+import Testing
+import Tensors
+
+/// A [rows, cols] matrix with about `density` of its entries nonzero (N(0, 1)), the rest 0.
+func sparseRandomMatrix(rows: Int, cols: Int, density: Double, seed: UInt64) -> Tensor {
+    var rng = SeededRandom(seed: seed)
+    let w = Tensor(zeros: [rows, cols])
+    for i in 0..<w.count where Double(rng.nextInt(1 << 20)) < density * Double(1 << 20) { w[i] = rng.nextNormal() }
+    return w
+}
+
+@Suite("Sparse matrices")
+struct SparseMatrixTests {
+    @Test("the CSC form holds every nonzero once, in row order, padded to four per column")
+    func layout() {
+        let w = sparseRandomMatrix(rows: 23, cols: 17, density: 0.2, seed: 1)
+        let s = SparseMatrix(dense: w)
+        var seen = 0
+        for j in 0..<17 {
+            // Rebuild column j from the entries the kernel will read (padding has weight 0).
+            var column = [Float](repeating: 0, count: 23)
+            let entries = (0..<w.count).filter { $0 % 17 == j && w[$0] != 0 }.count
+            seen += entries
+            #expect(s.storedEntries(column: j) % 4 == 0)
+            #expect(s.storedEntries(column: j) - entries < 4)
+            for (row, value) in s.entries(column: j) { column[row] += value }
+            #expect(column == (0..<23).map { w[$0 * 17 + j] }, "column \(j)")
+        }
+        #expect(s.nonzeros == seen)
+        #expect(abs(s.density - Double(seen) / Double(23 * 17)) < 1e-12)
+    }
+
+    @Test("y = alpha·x·W + beta·y matches Float64, at several densities and tile tails",
+          arguments: [(1, 5, 3), (37, 19, 33), (70, 40, 17), (200, 64, 48)], [0.5, 1.0 / 16, 1.0 / 64, 0])
+    func product(shape: (Int, Int, Int), density: Double) {
+        let (n, k, m) = shape
+        let w = sparseRandomMatrix(rows: k, cols: m, density: density, seed: UInt64(n * 1000 + k))
+        let s = SparseMatrix(dense: w)
+        let x = Tensor(shape: [n, k], values: randomArray(n * k, seed: 5))
+        let start = randomArray(n * m, seed: 6)
+        for (alpha, beta) in [(Float(1), Float(0)), (1.5, 1), (-0.5, 0.25)] {
+            let y = Tensor(shape: [n, m], values: beta == 0 ? [Float](repeating: .nan, count: n * m) : start)
+            s.multiply(x.data, ldx: k, n: n, alpha: alpha, beta: beta, into: y.data, ldy: m)
+            var worst = 0.0
+            for r in 0..<n {
+                for j in 0..<m {
+                    var sum = 0.0
+                    for i in 0..<k { sum += Double(x[r * k + i]) * Double(w[i * m + j]) }
+                    let expected = Double(alpha) * sum + (beta == 0 ? 0 : Double(beta) * Double(start[r * m + j]))
+                    worst = max(worst, abs(Double(y[r * m + j]) - expected))
+                }
+            }
+            #expect(worst < 1e-5, "alpha \(alpha) beta \(beta): max error \(worst)")
+        }
+    }
+
+    @Test("matmul takes the sparse form of a weight and agrees with BLAS; dense tensors stay on BLAS")
+    func dispatch() {
+        let w = sparseRandomMatrix(rows: 96, cols: 80, density: 1.0 / 16, seed: 9)
+        let x = Tensor(shape: [130, 96], values: randomArray(130 * 96, seed: 10))
+        let viaBLAS = matmul(x, w)
+        let x2 = Tensor(shape: [7, 80], values: randomArray(7 * 80, seed: 12))
+        let transposedViaBLAS = matmul(x2, w, transposeB: true)
+        #expect(w.prepareSparseForm())
+        #expect(w.sparseForm != nil)
+        let viaSparse = matmul(x, w)
+        #expect(viaSparse.maxAbsDifference(viaBLAS) <= 1e-5 * viaBLAS.maxAbs)
+        // A transposed use stays on BLAS, bit for bit.
+        #expect(matmul(x2, w, transposeB: true).maxAbsDifference(transposedViaBLAS) == 0)
+        let dense = Tensor(shape: [96, 80], values: randomArray(96 * 80, seed: 11))
+        #expect(!dense.prepareSparseForm())
+        #expect(dense.sparseForm == nil)
+        w.dropSparseForm()
+        #expect(w.sparseForm == nil)
+        #expect(matmul(x, w).maxAbsDifference(viaBLAS) == 0)
+    }
+}
