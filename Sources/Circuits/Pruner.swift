@@ -3,7 +3,9 @@
 // value; the backward pass uses the sigmoid-derivative surrogate σ'(τ/T)/T for the step.
 // The loss is the task's contrast loss −log σ(ℓ_target − ℓ_alt) at the last position,
 // averaged over prompts, plus `penalty` × (open nodes). Afterwards the nodes are ranked
-// by τ and the smallest top-k that reaches the target loss is found by bisection.
+// and the smallest top-k that reaches the target loss is found by bisection. The rank is
+// the sum of every update τ received, unclamped: many τ end pinned at +1 or −1, and a
+// ranking by the clamped value would order those ties arbitrarily.
 
 import Foundation
 import Tasks
@@ -15,7 +17,11 @@ public struct PruneOptions: Sendable {
     public var steps = 300
     public var learningRate: Float = 0.02
     public var temperature: Float = 0.1
-    /// Loss per open node; nil means 1 / (number of nodes), so that all-open costs 1.
+    /// Loss per open node, fixed. nil: adaptive — it starts at 1 / (number of nodes), so that
+    /// all-open costs 1, and after each step grows by 5% while the masked loss is under the
+    /// target and shrinks by 5% while it is over. A fixed penalty either stops short (loss
+    /// far under the target, too many nodes) or overshoots (loss over it, and the nodes the
+    /// bisection must add back are ranked only by how long they have been closed).
     public var penalty: Double?
     public var targetLoss = 0.15
     public var seed: UInt64 = 1
@@ -27,6 +33,10 @@ public final class Pruner {
     public let ablation: AblationValues
     public let options: PruneOptions
     public private(set) var tau: [NodeLocation: [Float]]
+    /// τ's starting value plus every update, without the clamp: the ranking for top-k.
+    public private(set) var drive: [NodeLocation: [Float]]
+    /// The smallest hard mask met during optimisation whose loss was within the target.
+    public private(set) var bestFeasible: (mask: NodeMask, loss: Double)?
     let locations: [NodeLocation]
 
     public init(model: Transformer, ablation: AblationValues, options: PruneOptions) {
@@ -38,6 +48,7 @@ public final class Pruner {
         tau = Dictionary(uniqueKeysWithValues: locations.map { loc in
             (loc, (0..<loc.width(model.config)).map { _ in 0.1 + 0.01 * rng.nextNormal() })
         })
+        drive = tau
     }
 
     public var nodeCount: Int { tau.values.reduce(0) { $0 + $1.count } }
@@ -109,7 +120,7 @@ public final class Pruner {
     /// Adam on τ with the surrogate gradient; τ stays in [−1, 1]. Returns the loss per step.
     @discardableResult
     public func optimize(prompts: [TaskPrompt], progress: ((Int, Double, Int) -> Void)? = nil) throws -> [Double] {
-        let penalty = options.penalty ?? 1 / Double(nodeCount)
+        var penalty = options.penalty ?? 1 / Double(nodeCount)
         let T = options.temperature, lr = options.learningRate
         var m = tau.mapValues { $0.map { _ in Float(0) } }, v = m
         var history: [Double] = []
@@ -117,9 +128,10 @@ public final class Pruner {
             let mask = hardMask
             let (loss, dm) = try lossAndMaskGradients(prompts, mask: mask)
             history.append(loss)
+            if loss <= options.targetLoss, mask.openCount < bestFeasible?.mask.openCount ?? Int.max { bestFeasible = (mask, loss) }
             let c1 = 1 / (1 - pow(0.9, Float(step))), c2 = 1 / (1 - pow(0.999, Float(step)))
             for loc in locations {
-                var t = tau[loc]!, mm = m[loc]!, vv = v[loc]!
+                var t = tau[loc]!, r = drive[loc]!, mm = m[loc]!, vv = v[loc]!
                 let g = dm[loc]!
                 for j in t.indices {
                     let s = 1 / (1 + exp(-t[j] / T))
@@ -127,23 +139,35 @@ public final class Pruner {
                     let grad = Float(g[j] + penalty) * surrogate
                     mm[j] = 0.9 * mm[j] + 0.1 * grad
                     vv[j] = 0.999 * vv[j] + 0.001 * grad * grad
-                    t[j] = min(1, max(-1, t[j] - lr * (mm[j] * c1) / ((vv[j] * c2).squareRoot() + 1e-8)))
+                    let update = lr * (mm[j] * c1) / ((vv[j] * c2).squareRoot() + 1e-8)
+                    t[j] = min(1, max(-1, t[j] - update))
+                    r[j] -= update
                 }
-                tau[loc] = t; m[loc] = mm; v[loc] = vv
+                tau[loc] = t; drive[loc] = r; m[loc] = mm; v[loc] = vv
             }
+            if options.penalty == nil { penalty *= loss < options.targetLoss ? 1.05 : 1 / 1.05 }
             progress?(step, loss, mask.openCount)
         }
         return history
     }
 
-    /// The top-k nodes by τ (ties to the lower location, then channel) as a mask.
+    /// The top-k nodes by drive (ties to the lower location, then channel) as a mask.
     public func topK(_ k: Int) -> NodeMask {
         var ranked: [(Float, Int, Int, NodeLocation)] = []
-        for (li, loc) in locations.enumerated() { for (j, t) in tau[loc]!.enumerated() { ranked.append((t, li, j, loc)) } }
+        for (li, loc) in locations.enumerated() { for (j, t) in drive[loc]!.enumerated() { ranked.append((t, li, j, loc)) } }
         ranked.sort { $0.0 > $1.0 || ($0.0 == $1.0 && ($0.1, $0.2) < ($1.1, $1.2)) }
         var mask = NodeMask.all(model.config, open: false)
         for r in ranked.prefix(k) { mask.open[r.3]![r.2] = true }
         return mask
+    }
+
+    /// The circuit: the smaller of the bisected top-k mask and the smallest hard mask the
+    /// optimisation met within the target (the ranking by drive can be poor when the
+    /// adaptive penalty has overshot and reopened nodes). nil when no mask reaches the target.
+    public func circuit(prompts: [TaskPrompt]) throws -> (mask: NodeMask, loss: Double)? {
+        guard let (k, loss) = try bisect(prompts: prompts) else { return nil }
+        if let best = bestFeasible, best.mask.openCount < k { return best }
+        return (topK(k), loss)
     }
 
     /// The smallest k whose top-k mask reaches the target loss on `prompts` (bisection; the

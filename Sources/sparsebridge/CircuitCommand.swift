@@ -15,8 +15,8 @@ struct CircuitCommand: ParsableCommand {
     @Option(name: .customLong("target-loss"), help: "Contrast loss the circuit must reach.") var targetLoss = 0.15
     @Option(help: "mean (corpus means) or zero.") var ablation = "mean"
     @Option(help: "Optimisation steps.") var steps = 300
-    @Option(help: "Prompt pairs for optimisation (held-out checks use as many more).") var pairs = 32
-    @Option(help: "Penalty per open node (default 1 / number of nodes).") var penalty: Double?
+    @Option(help: "Prompt pairs for optimisation (held-out checks use as many more).") var pairs = 64
+    @Option(help: "Fixed penalty per open node (default: adaptive, steering the masked loss to the target).") var penalty: Double?
     @Option(help: "Learning rate for the masks.") var lr: Float = 0.02
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Output JSON.") var out: String
@@ -42,11 +42,10 @@ struct CircuitCommand: ParsableCommand {
         let progress = ProgressLine("circuit", total: steps, unit: "steps")
         try pruner.optimize(prompts: train) { step, loss, open in progress.update(step, extra: "loss \(fmt(loss)) open \(open)") }
         progress.finish()
-        guard let (k, loss) = try pruner.bisect(prompts: train) else {
+        guard let (mask, loss) = try pruner.circuit(prompts: train) else {
             let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: train)
             throw ModelError.badInput("the full model's contrast loss on \(task) is \(fmt(full.loss)), above --target-loss \(targetLoss): no circuit can reach it")
         }
-        let mask = pruner.topK(k)
         let alone = try pruner.evaluate(mask, prompts: heldout)
         let without = try pruner.evaluate(mask.inverted(), prompts: heldout)
         let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: heldout)
