@@ -163,10 +163,15 @@ public final class Pruner {
 
     /// The circuit: the smaller of the bisected top-k mask and the smallest hard mask the
     /// optimisation met within the target (the ranking by drive can be poor when the
-    /// adaptive penalty has overshot and reopened nodes). nil when no mask reaches the target.
-    public func circuit(prompts: [TaskPrompt]) throws -> (mask: NodeMask, loss: Double)? {
-        guard let (k, loss) = try bisect(prompts: prompts) else { return nil }
-        if let best = bestFeasible, best.mask.openCount < k { return best }
+    /// adaptive penalty has overshot and reopened nodes). Both are judged on `validation`
+    /// prompts, not the ones the masks were optimised on: a circuit sized on its own
+    /// training prompts is too small for new ones. nil when no mask reaches the target.
+    public func circuit(validation: [TaskPrompt]) throws -> (mask: NodeMask, loss: Double)? {
+        guard let (k, loss) = try bisect(prompts: validation) else { return nil }
+        if let best = bestFeasible, best.mask.openCount < k {
+            let l = try evaluate(best.mask, prompts: validation).loss
+            if l <= options.targetLoss { return (best.mask, l) }
+        }
         return (topK(k), loss)
     }
 

@@ -15,7 +15,7 @@ struct CircuitCommand: ParsableCommand {
     @Option(name: .customLong("target-loss"), help: "Contrast loss the circuit must reach.") var targetLoss = 0.15
     @Option(help: "mean (corpus means) or zero.") var ablation = "mean"
     @Option(help: "Optimisation steps.") var steps = 300
-    @Option(help: "Prompt pairs for optimisation (held-out checks use as many more).") var pairs = 64
+    @Option(help: "Prompt pairs for optimisation; as many more choose the size, and as many again are held out for the checks.") var pairs = 64
     @Option(help: "Fixed penalty per open node (default: adaptive, steering the masked loss to the target).") var penalty: Double?
     @Option(help: "Learning rate for the masks.") var lr: Float = 0.02
     @Option(help: "Seed.") var seed: UInt64 = 1
@@ -38,12 +38,13 @@ struct CircuitCommand: ParsableCommand {
         options.steps = steps; options.targetLoss = targetLoss; options.penalty = penalty; options.learningRate = lr; options.seed = seed
         let pruner = Pruner(model: m, ablation: values, options: options)
         let train = t.pairs(count: pairs, seed: seed).flatMap(\.prompts)
+        let validation = t.pairs(count: pairs, seed: seed &+ 500).flatMap(\.prompts)
         let heldout = t.pairs(count: pairs, seed: seed &+ 1000).flatMap(\.prompts)
         let progress = ProgressLine("circuit", total: steps, unit: "steps")
         try pruner.optimize(prompts: train) { step, loss, open in progress.update(step, extra: "loss \(fmt(loss)) open \(open)") }
         progress.finish()
-        guard let (mask, loss) = try pruner.circuit(prompts: train) else {
-            let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: train)
+        guard let (mask, loss) = try pruner.circuit(validation: validation) else {
+            let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: validation)
             throw ModelError.badInput("the full model's contrast loss on \(task) is \(fmt(full.loss)), above --target-loss \(targetLoss): no circuit can reach it")
         }
         let alone = try pruner.evaluate(mask, prompts: heldout)
