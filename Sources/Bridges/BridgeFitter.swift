@@ -86,6 +86,9 @@ public final class BridgeAccumulator {
         }
     }
 
+    /// Float64 values in all the statistics (what `sumAcross` sends through the allreduce).
+    public var statisticsCount: Int { (train + heldout).reduce(0) { $0 + $1.flattened.count } }
+
     /// Solves every site in both directions.
     public func solve(ridge: RidgeChoice) throws -> [BridgeSite] {
         try sites.enumerated().map { k, site in

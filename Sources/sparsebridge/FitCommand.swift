@@ -77,7 +77,9 @@ struct FitCommand: ParsableCommand {
             source = ["corpus": .string(corpus.description), "tokens": .number(Double(sequences * t)), "seq_len": .number(Double(t))]
         }
         // Every process's statistics to every process; rank 0 alone solves and writes.
+        let summing = Date()
         try acc.sumAcross(group)
+        let sumSeconds = Date().timeIntervalSince(summing)
         guard group.rank == 0 else { return }
         let solved = try acc.solve(ridge: ridgeChoice)
         var provenance = source
@@ -91,6 +93,8 @@ struct FitCommand: ParsableCommand {
         try bridge.save(to: out)
         if json {
             printJSON(.object(["out": .string(out), "seconds": .number(Date().timeIntervalSince(started)),
+                               "processes": .number(Double(group.size)), "allreduce_seconds": .number(sumSeconds),
+                               "statistics_bytes": .number(Double(8 * acc.statisticsCount)),
                                "sites": .array(solved.map(siteJSON))]))
         } else {
             print(nmseTable(solved))

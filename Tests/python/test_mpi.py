@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import BIN, ROOT
-from test_bridges import DENSE, SITES, SPARSE, read_bridge
-from test_parity import make_model
+from test_bridges import SITES, models, read_bridge  # noqa: F401 (models is a fixture)
 
 MPI_BIN = os.environ.get("SPARSEBRIDGE_MPI_BIN", str(ROOT / ".build-mpi" / "release" / "sparsebridge"))
 # Two processes of one job with float64 sums added in another order: bridge weights agree
@@ -49,14 +48,10 @@ def mpi():
     return run
 
 
-@pytest.fixture
-def models(tmp_path, cli):
-    _, dense = make_model(tmp_path, cli, "dense", DENSE, seed=1)
-    _, sparse = make_model(tmp_path, cli, "sparse", SPARSE, seed=2)
-    return dense, sparse
-
-
-CAPTURE = ["--corpus", "synthetic", "--seed", 7, "--tokens", 32 * 45, "--seq-len", 32, "--sites", "resid", "--batch", 8]
+# One thread in every process, in the one-process references too: the forward pass's float32
+# results depend in their last bits on its thread count.
+CAPTURE = ["--corpus", "synthetic", "--seed", 7, "--tokens", 32 * 45, "--seq-len", 32, "--sites", "resid", "--batch", 8,
+           "--threads", 1]
 
 
 def test_two_rank_capture_reads_as_the_one_process_capture(tmp_path, cli, mpi, models):
@@ -103,7 +98,8 @@ def assert_bridges_agree(a, b):
 
 def test_two_rank_fit_equals_one_process_fit(tmp_path, cli, mpi, models):
     dense, sparse = models
-    fit = ["--dense", dense, "--sparse", sparse, "--tokens", 32 * 45, "--seq-len", 32, "--seed", 7, "--batch", 8]
+    fit = ["--dense", dense, "--sparse", sparse, "--tokens", 32 * 45, "--seq-len", 32, "--seed", 7, "--batch", 8,
+           "--threads", 1]
     cli("fit", *fit, "--out", tmp_path / "one.h5")
     r = mpi("fit", *fit, "--out", tmp_path / "two.h5")
     assert r.stdout.count("wrote") == 1   # rank 0 alone solves and writes
