@@ -70,7 +70,7 @@ public enum ShardedCapture {
         let first = shards[0]
         let attributes = ["model", "model_sha256", "model_config", "tokenizer", "corpus", "sites"]
         let common = try attributes.map { try first.file.stringAttribute($0) }
-        var sequences = 0
+        var sequences = 0, firsts: [Int] = []
         for (k, shard) in shards.enumerated() {
             for (name, value) in zip(attributes, common) where try shard.file.stringAttribute(name) != value {
                 throw ModelError.badFile(path: shard.path, "its \(name) differs from that of \(first.path); the shards are not one capture")
@@ -84,6 +84,7 @@ public enum ShardedCapture {
             guard shard.rowsComplete == requested * shard.seqLen else {
                 throw ModelError.badFile(path: shard.path, "is incomplete (\(shard.rowsComplete) of \(requested * shard.seqLen) rows)")
             }
+            firsts.append(sequences)
             sequences += requested
         }
         let t = first.seqLen
@@ -106,9 +107,9 @@ public enum ShardedCapture {
         try file.setAttribute("rows_complete", sequences * t)
         let provenance: JSONValue = .object([
             "made_by": .string("sparsebridge capture"), "processes": .number(Double(shards.count)),
-            "shards": .array(zip(names, shards).map { name, shard in
-                .object(["file": .string(name), "first_sequence": .number(Double((try? shard.file.intAttribute("first_sequence")) ?? 0)),
-                         "sequences": .number(Double(shard.rowsComplete / t))])
+            "shards": .array(names.indices.map { k in
+                .object(["file": .string(names[k]), "first_sequence": .number(Double(firsts[k])),
+                         "sequences": .number(Double(shards[k].rowsComplete / t))])
             }),
         ])
         try file.setAttribute("provenance", provenance.jsonString)

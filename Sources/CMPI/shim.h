@@ -6,7 +6,6 @@
 
 static inline MPI_Comm sb_MPI_COMM_WORLD(void) { return MPI_COMM_WORLD; }
 static inline MPI_Datatype sb_MPI_DOUBLE(void) { return MPI_DOUBLE; }
-static inline MPI_Datatype sb_MPI_INT(void) { return MPI_INT; }
 static inline MPI_Op sb_MPI_SUM(void) { return MPI_SUM; }
 static inline MPI_Op sb_MPI_MAX(void) { return MPI_MAX; }
 static inline void *sb_MPI_IN_PLACE(void) { return MPI_IN_PLACE; }

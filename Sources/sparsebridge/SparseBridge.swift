@@ -33,6 +33,10 @@ struct SparseBridge: ParsableCommand {
         BLASRuntime.ensureCoreType()
         do {
             var command = try parseAsRoot()
+            // Any other command started as several processes would run whole in each of them.
+            if Cluster.launchedProcesses > 1 && !(command is CaptureCommand || command is FitCommand) {
+                fail("only capture and fit run as one job of several processes; start this command without mpirun")
+            }
             try command.run()
             Cluster.current?.finish()
         } catch let error where isOurError(error) {

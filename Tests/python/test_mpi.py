@@ -148,3 +148,9 @@ def test_a_build_without_mpi_refuses_mpirun(tmp_path, cli, mpi, models):
     r = mpi("capture", "--model", dense, *CAPTURE, "--out", tmp_path / "acts.h5", binary=BIN, check=False)
     assert r.returncode != 0 and "built without MPI" in r.stderr
     assert not any(tmp_path.glob("acts*"))
+
+
+def test_commands_other_than_capture_and_fit_refuse_mpirun(tmp_path, mpi, models):
+    dense, _ = models
+    r = mpi("run", "--model", dense, "--text", "x = 1", check=False)
+    assert r.returncode != 0 and "only capture and fit run as one job of several processes" in r.stderr
