@@ -3,6 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := demo
 
 SYSTEM_PACKAGES := libhdf5-dev liblapacke-dev libopenblas-dev pkg-config
+# Open MPI for the multi-process build (the MPI package trait); `make test` always tests it.
+MPI_PACKAGES := libopenmpi-dev openmpi-bin
+MPI_BIN := .build-mpi/release/sparsebridge
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := .build/release/sparsebridge
@@ -12,15 +15,23 @@ BIN := .build/release/sparsebridge
 OPENBLAS_CORETYPE ?= $(shell if grep -qw avx512bw /proc/cpuinfo; then echo SkylakeX; elif grep -qw avx2 /proc/cpuinfo; then echo Haswell; fi)
 export OPENBLAS_CORETYPE
 
-.PHONY: demo test build deps venv bench clean models bridges circuits
+.PHONY: demo test test-mpi build build-mpi deps deps-mpi venv bench clean models bridges circuits
 
-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# $(call apt_install,PACKAGES): installs whichever of PACKAGES are missing.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(SYSTEM_PACKAGES))
+
+deps-mpi:
+	$(call apt_install,$(MPI_PACKAGES))
 
 $(VENV)/.ready: requirements-test.txt
 	python3 -m venv $(VENV)
@@ -35,10 +46,20 @@ build: deps
 demo: build
 	$(BIN) demo --out runs/demo --notebook notebooks-export/demo.ipynb
 
-test: deps venv
+# The MPI build has its own scratch folder, so the default build stays free of MPI.
+build-mpi: deps deps-mpi
+	swift build -c release --traits MPI --scratch-path .build-mpi --product sparsebridge
+
+# Every test, the two-process (mpirun) ones included: without the MPI build they fail, not skip.
+test: deps venv build-mpi
 	swift build -c release --build-tests
 	swift test -c release --skip-build
-	$(PY) -m pytest -q Tests/python
+	SPARSEBRIDGE_REQUIRE_MPI=1 SPARSEBRIDGE_MPI_BIN=$(MPI_BIN) $(PY) -m pytest -q Tests/python
+
+# The two-process cases alone (they also use the default build, for one-process references).
+test-mpi: deps venv build-mpi
+	swift build -c release
+	SPARSEBRIDGE_REQUIRE_MPI=1 SPARSEBRIDGE_MPI_BIN=$(MPI_BIN) $(PY) -m pytest -q Tests/python/test_mpi.py
 
 # PyTorch for the benchmark peers (a large download, so only for `make bench`).
 .venv-bench/.ready:
@@ -64,4 +85,4 @@ bench: build .venv-bench/.ready
 	bash benchmarks/run.sh
 
 clean:
-	rm -rf .build $(VENV)
+	rm -rf .build .build-mpi $(VENV)

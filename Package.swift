@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // SparseBridge: dense ↔ weight-sparse transformer bridges for interpretability research.
 import PackageDescription
 
@@ -6,8 +6,13 @@ let package = Package(
     name: "SparseBridge",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits", "Reports"]),
+        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Cluster", "Bridges", "DePass", "Steering", "Circuits", "Reports"]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
+    ],
+    // `swift build --traits MPI` adds Open MPI (capture and fitting across processes and
+    // hosts, docs/scaling.md); the default build neither needs nor links it.
+    traits: [
+        .trait(name: "MPI", description: "Run capture and fit as one job of many processes under mpirun (Open MPI)."),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -17,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CLinAlg", path: "Sources/CLinAlg",
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 
         // Vectorised elementwise kernels (C, one clone per x86 feature level).
         .target(name: "CKernels"),
@@ -25,13 +32,15 @@ let package = Package(
         .target(name: "Transformers", dependencies: ["Tensors", "HDF5"]),
         .target(name: "Training", dependencies: ["Tensors", "HDF5", "Transformers"]),
         .target(name: "Tasks", dependencies: ["Tensors", "Transformers"]),
-        .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks"]),
+        // The processes of a job: one by default, MPI_COMM_WORLD with the MPI trait.
+        .target(name: "Cluster", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
+        .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Cluster"]),
         .target(name: "DePass", dependencies: ["Tensors", "HDF5", "Transformers"]),
         .target(name: "Circuits", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges"]),
         .target(name: "Reports", dependencies: ["Tensors", "HDF5", "Transformers", "Tasks", "Bridges", "DePass", "Steering", "Circuits"]),
         .target(name: "Steering", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges", "DePass"]),
         .executableTarget(name: "sparsebridge", dependencies: [
-            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits", "Reports",
+            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits", "Reports", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -52,7 +61,7 @@ let package = Package(
         .testTarget(name: "TransformersTests", dependencies: ["TestHelpers", "Transformers"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Tasks"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
-        .testTarget(name: "BridgesTests", dependencies: ["TestHelpers", "Bridges"]),
+        .testTarget(name: "BridgesTests", dependencies: ["TestHelpers", "Bridges", "Cluster"]),
         .testTarget(name: "CircuitsTests", dependencies: ["Circuits", "Tasks"]),
         .testTarget(name: "DePassTests", dependencies: ["DePass"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "DePass", "Bridges", "Tasks"]),

@@ -37,9 +37,17 @@ public final class ActivationFile {
             throw ModelError.badFile(path: path, "attribute sites is not a JSON list")
         }
         sites = items.compactMap(\.stringValue)
-        let total = try file.openDataset("tokens").shape
+        let tokens = try file.openDataset("tokens")
+        let total = tokens.shape
         guard total.count == 2, total[1] == seqLen, rowsComplete <= total[0] * seqLen else {
             throw ModelError.badFile(path: path, "tokens dataset has shape \(total), inconsistent with n_ctx \(seqLen) and rows_complete \(rowsComplete)")
+        }
+        // A sharded capture's file is virtual, and HDF5 reads a missing shard as zeros
+        // without an error: refuse it instead.
+        var missing = Set(try tokens.missingVirtualSources())
+        for name in sites where file.exists("sites/" + name) { missing.formUnion(try file.openDataset("sites/" + name).missingVirtualSources()) }
+        if !missing.isEmpty {
+            throw ModelError.badFile(path: path, "its shard(s) \(missing.sorted().joined(separator: ", ")) are missing from its folder")
         }
     }
 

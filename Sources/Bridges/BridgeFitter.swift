@@ -6,6 +6,7 @@
 // when ⌊(i+1)·f⌋ > ⌊i·f⌋, which spreads a fraction f evenly and does not depend on how the
 // stream is batched or sharded.
 
+import Cluster
 import Foundation
 import HDF5
 import Tensors
@@ -69,6 +70,25 @@ public final class BridgeAccumulator {
         for k in sites.indices { train[k].merge(other.train[k]); heldout[k].merge(other.heldout[k]) }
     }
 
+    /// Sums the statistics of every process of `group` (each over its own sequences) into
+    /// every process's accumulator: one site and split at a time, so the extra memory is one
+    /// site's statistics. The split stays that of a single process, since `add` places
+    /// sequences by their index in the whole stream.
+    public func sumAcross(_ group: Communicator) throws {
+        guard group.size > 1 else { return }
+        for k in sites.indices {
+            var t = train[k].flattened
+            try group.sum(&t)
+            train[k] = train[k].replacing(flattened: t)
+            var h = heldout[k].flattened
+            try group.sum(&h)
+            heldout[k] = heldout[k].replacing(flattened: h)
+        }
+    }
+
+    /// Float64 values in all the statistics (what `sumAcross` sends through the allreduce).
+    public var statisticsCount: Int { (train + heldout).reduce(0) { $0 + $1.flattened.count } }
+
     /// Solves every site in both directions.
     public func solve(ridge: RidgeChoice) throws -> [BridgeSite] {
         try sites.enumerated().map { k, site in
@@ -130,9 +150,11 @@ public enum BridgeFitter {
         return acc
     }
 
-    /// Reads paired activation files (same tokens, same n_ctx) and accumulates.
+    /// Reads paired activation files (same tokens, same n_ctx) and accumulates; with `part`,
+    /// only process `part.index`'s share of `part.count` (Cluster.share, in whole batches, so
+    /// that the batches are those of a one-process fit).
     public static func accumulate(denseActs: ActivationFile, sparseActs: ActivationFile, options: FitOptions,
-                                  batch: Int = 16) throws -> BridgeAccumulator {
+                                  batch: Int = 16, part: (index: Int, count: Int) = (0, 1)) throws -> BridgeAccumulator {
         try checkPair(dense: denseActs.modelConfig, sparse: sparseActs.modelConfig)
         guard denseActs.seqLen == sparseActs.seqLen else {
             throw BridgeError.mismatch("\(denseActs.path) has n_ctx \(denseActs.seqLen) but \(sparseActs.path) has \(sparseActs.seqLen); they do not pair")
@@ -151,9 +173,10 @@ public enum BridgeFitter {
         }
         let denseBuf = options.sites.map { _ in Tensor(zeros: [batch * t, acc.dDense]) }
         let sparseBuf = options.sites.map { _ in Tensor(zeros: [batch * t, acc.dSparse]) }
-        var start = 0
-        while start < sequences {
-            let b = min(batch, sequences - start)
+        let share = Cluster.share(of: sequences, rank: part.index, size: part.count, unit: batch)
+        var start = share.lowerBound
+        while start < share.upperBound {
+            let b = min(batch, share.upperBound - start)
             guard try denseActs.tokens(sequences: start..<(start + b)) == sparseActs.tokens(sequences: start..<(start + b)) else {
                 throw BridgeError.mismatch("\(denseActs.path) and \(sparseActs.path) hold different tokens (first difference in sequences \(start)..<\(start + b)); capture both from the same corpus and seed")
             }

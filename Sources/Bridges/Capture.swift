@@ -18,11 +18,13 @@ public struct CaptureRequest {
     public var gzip: Int?
     public var resume: Bool
     public var outPath: String
+    /// Set when this capture is one rank's shard of a larger one (ShardedCapture.swift).
+    public var shard: CaptureShard?
 
     public init(sites: [HookPoint], tokens: Int, seqLen: Int, batch: Int = 32, gzip: Int? = nil,
-                resume: Bool = false, outPath: String) {
+                resume: Bool = false, outPath: String, shard: CaptureShard? = nil) {
         self.sites = sites; self.tokens = tokens; self.seqLen = seqLen; self.batch = batch
-        self.gzip = gzip; self.resume = resume; self.outPath = outPath
+        self.gzip = gzip; self.resume = resume; self.outPath = outPath; self.shard = shard
     }
 
     public var sequences: Int { (tokens + seqLen - 1) / seqLen }
@@ -78,7 +80,8 @@ public enum Capture {
                     throw ModelError.badFile(path: output.temporaryPath, "cannot resume: its \(key) is \(found), this run's is \(expected)")
                 }
             }
-            guard try file.intAttribute("n_ctx") == t, try file.intAttribute("sequences_requested") == totalSequences else {
+            guard try file.intAttribute("n_ctx") == t, try file.intAttribute("sequences_requested") == totalSequences,
+                  try r.shard.map({ try file.intAttribute("first_sequence") == $0.firstSequence }) ?? true else {
                 throw ModelError.badFile(path: output.temporaryPath, "cannot resume: n_ctx or --tokens differ from the interrupted run")
             }
             done = try file.intAttribute("rows_complete") / t
@@ -102,6 +105,11 @@ public enum Capture {
             try file.setAttribute("sites", sitesJSON)
             try file.setAttribute("sequences_requested", totalSequences)
             try file.setAttribute("rows_complete", 0)
+            if let shard = r.shard {
+                try file.setAttribute("shard_index", shard.index)
+                try file.setAttribute("shard_count", shard.count)
+                try file.setAttribute("first_sequence", shard.firstSequence)
+            }
             try file.createDataset("tokens", type: .int32, shape: [0, t], extendableRows: true, gzip: r.gzip)
             for site in r.sites {
                 try file.createDataset("sites/" + site.name, type: .float32, shape: [0, site.rowWidth(config: c, seqLen: t)],

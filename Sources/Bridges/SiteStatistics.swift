@@ -77,6 +77,26 @@ public struct SiteStatistics: Sendable {
         for i in cross.indices { cross[i] += other.cross[i] }
     }
 
+    /// Every sum in one array, the token count first (exact in a Double up to 2⁵³ tokens),
+    /// so that statistics from several processes can be summed in one collective.
+    public var flattened: [Double] {
+        [Double(count)] + sumDense + sumSparse + gramDense + gramSparse + cross + squaresDense + squaresSparse
+    }
+
+    /// Statistics laid out as `self` holding `values` (a `flattened` array, or a sum of them).
+    public func replacing(flattened values: [Double]) -> SiteStatistics {
+        precondition(values.count == 1 + sumDense.count + sumSparse.count + gramDense.count + gramSparse.count
+                     + cross.count + squaresDense.count + squaresSparse.count)
+        var out = self, at = 1
+        func take(_ n: Int) -> [Double] { defer { at += n }; return Array(values[at..<(at + n)]) }
+        out.count = Int(values[0])
+        out.sumDense = take(sumDense.count); out.sumSparse = take(sumSparse.count)
+        out.gramDense = take(gramDense.count); out.gramSparse = take(gramSparse.count)
+        out.cross = take(cross.count)
+        out.squaresDense = take(squaresDense.count); out.squaresSparse = take(squaresSparse.count)
+        return out
+    }
+
     /// The moments of one direction: x = dense, y = sparse (encoder) or the reverse (decoder).
     func moments(_ direction: BridgeDirection) -> Moments {
         switch direction {

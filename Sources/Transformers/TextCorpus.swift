@@ -11,6 +11,16 @@ public protocol TokenStream {
     var description: String { get }
 }
 
+extension TokenStream {
+    /// Passes over `sequences` sequences of `length` tokens (to reach one process's share of
+    /// a corpus: streams have no random access, so the tokens before it are read and dropped).
+    public mutating func skip(sequences: Int, length: Int) throws {
+        for done in 0..<sequences where try next(length) == nil {
+            throw ModelError.badInput("the corpus \(description) ended after \(done) sequences of \(length) tokens, before this process's share")
+        }
+    }
+}
+
 public struct TextCorpus: TokenStream {
     public let root: String
     public let files: [String]

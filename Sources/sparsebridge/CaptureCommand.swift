@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bridges
+import Cluster
 import Foundation
 import HDF5
 import Tasks
@@ -34,6 +35,7 @@ struct CaptureCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
+        let group = try Cluster.join()
         try compute.apply()
         let loaded = try ModelFile.load(model)
         let c = loaded.model.config
@@ -47,18 +49,20 @@ struct CaptureCommand: ParsableCommand {
                 throw ModelError.badInput("--corpus synthetic produces character tokens; \(model) uses another tokenizer")
             }
             var stream = SyntheticCorpus(seed: seed)
-            summary = try Capture.run(loaded, modelSHA256: sha, corpus: &stream, request: request)
+            summary = try ShardedCapture.run(loaded, modelSHA256: sha, corpus: &stream, request: request, group: group)
         } else {
             var stream = try TextCorpus(path: corpus, tokenizer: loaded.tokenizer)
-            summary = try Capture.run(loaded, modelSHA256: sha, corpus: &stream, request: request)
+            summary = try ShardedCapture.run(loaded, modelSHA256: sha, corpus: &stream, request: request, group: group)
         }
+        guard group.rank == 0 else { return }
         if json {
-            printJSON(.object(["out": .string(out), "sequences": .number(Double(summary.sequences)),
+            printJSON(.object(["out": .string(out), "processes": .number(Double(group.size)), "sequences": .number(Double(summary.sequences)),
                                "tokens": .number(Double(summary.tokens)), "resumed_from_rows": .number(Double(summary.resumedFromRows)),
                                "seconds": .number(summary.seconds)]))
         } else {
             let rate = Double(summary.tokens - summary.resumedFromRows) / max(summary.seconds, 1e-9)
-            print("wrote \(out): \(summary.tokens) tokens × \(points.count) sites in \(fmt(summary.seconds, 1)) s (\(Int(rate)) tokens/s)"
+            print("wrote \(out): \(summary.tokens) tokens × \(points.count) sites"
+                  + (group.size > 1 ? " from \(group.size) shards" : "") + " in \(fmt(summary.seconds, 1)) s (\(Int(rate)) tokens/s)"
                   + (summary.resumedFromRows > 0 ? ", resumed after \(summary.resumedFromRows) tokens" : ""))
         }
     }

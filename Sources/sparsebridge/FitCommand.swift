@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bridges
+import Cluster
 import Foundation
 import HDF5
 import Tasks
@@ -9,7 +10,8 @@ import Transformers
 struct FitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fit",
-        abstract: "Fit linear dense→sparse and sparse→dense bridges under NMSE (closed-form ridge, one streaming pass).")
+        abstract: "Fit linear dense→sparse and sparse→dense bridges under NMSE (closed-form ridge, one streaming pass).",
+        discussion: "Under mpirun (a build with the MPI trait), each process accumulates its share of the sequences, MPI_Allreduce sums the statistics, and rank 0 solves and writes OUT (docs/scaling.md).")
 
     @Option(help: "Dense model (.h5).") var dense: String
     @Option(help: "Sparse model (.h5).") var sparse: String
@@ -28,6 +30,7 @@ struct FitCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
+        let group = try Cluster.join()
         try compute.apply()
         guard heldout >= 0, heldout < 1 else { throw ValidationError("--heldout must be in [0, 1)") }
         let ridgeChoice: RidgeChoice
@@ -52,7 +55,7 @@ struct FitCommand: ParsableCommand {
             for (file, model) in [(a, dense), (b, sparse)] where file.modelSHA256 != (try ModelFile.sha256(model)) {
                 throw BridgeError.mismatch("\(file.path) was captured from another model than \(model) (SHA-256 differs)")
             }
-            acc = try BridgeFitter.accumulate(denseActs: a, sparseActs: b, options: options, batch: batch)
+            acc = try BridgeFitter.accumulate(denseActs: a, sparseActs: b, options: options, batch: batch, part: (group.rank, group.size))
             source = ["dense_acts": .string(denseActs), "sparse_acts": .string(sparseActs)]
         } else {
             guard denseActs == nil && sparseActs == nil else {
@@ -63,14 +66,24 @@ struct FitCommand: ParsableCommand {
             guard t >= 1, t <= min(d.model.config.nCtx, s.model.config.nCtx) else { throw ValidationError("--seq-len exceeds a model's n_ctx") }
             var corpus = SyntheticCorpus(seed: seed)
             let sequences = (tokens + t - 1) / t
-            let progress = ProgressLine("fit", total: sequences * t)
-            acc = try BridgeFitter.accumulate(dense: d.model, sparse: s.model, corpus: &corpus, sequences: sequences,
-                                              seqLen: t, batch: batch, options: options, progress: progress)
+            // Whole batches per process: each sequence's activations are then those of a one-process fit.
+            let share = Cluster.share(of: sequences, rank: group.rank, size: group.size, unit: batch)
+            try corpus.skip(sequences: share.lowerBound, length: t)
+            let progress = ProgressLine("fit", total: share.count * t)
+            acc = try BridgeFitter.accumulate(dense: d.model, sparse: s.model, corpus: &corpus, sequences: share.count,
+                                              seqLen: t, batch: batch, options: options, firstSequence: share.lowerBound,
+                                              progress: progress)
             progress.finish()
             source = ["corpus": .string(corpus.description), "tokens": .number(Double(sequences * t)), "seq_len": .number(Double(t))]
         }
+        // Every process's statistics to every process; rank 0 alone solves and writes.
+        let summing = Date()
+        try acc.sumAcross(group)
+        let sumSeconds = Date().timeIntervalSince(summing)
+        guard group.rank == 0 else { return }
         let solved = try acc.solve(ridge: ridgeChoice)
         var provenance = source
+        provenance["processes"] = .number(Double(group.size))
         provenance["made_by"] = .string("sparsebridge fit")
         provenance["heldout_fraction"] = .number(heldout)
         provenance["ridge"] = .string(ridge)
@@ -80,6 +93,8 @@ struct FitCommand: ParsableCommand {
         try bridge.save(to: out)
         if json {
             printJSON(.object(["out": .string(out), "seconds": .number(Date().timeIntervalSince(started)),
+                               "processes": .number(Double(group.size)), "allreduce_seconds": .number(sumSeconds),
+                               "statistics_bytes": .number(Double(8 * acc.statisticsCount)),
                                "sites": .array(solved.map(siteJSON))]))
         } else {
             print(nmseTable(solved))

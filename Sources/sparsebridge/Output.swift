@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Bridges
+import Cluster
 import DePass
 import Reports
 import Steering
@@ -13,7 +14,7 @@ import Transformers
 
 /// Errors that carry their own one-line message (ArgumentParser's own are printed its way).
 func isOurError(_ error: Error) -> Bool {
-    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError || error is DePassError || error is SteeringError || error is DemoError
+    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError || error is DePassError || error is SteeringError || error is DemoError || error is ClusterError
 }
 
 /// A plain text table with right-aligned numbers.

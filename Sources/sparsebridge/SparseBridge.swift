@@ -2,6 +2,7 @@
 // over a library call; errors print as one line on stderr with a non-zero exit.
 
 import ArgumentParser
+import Cluster
 import Foundation
 import Tensors
 
@@ -32,13 +33,26 @@ struct SparseBridge: ParsableCommand {
         BLASRuntime.ensureCoreType()
         do {
             var command = try parseAsRoot()
+            // Any other command started as several processes would run whole in each of them.
+            if Cluster.launchedProcesses > 1 && !(command is CaptureCommand || command is FitCommand) {
+                fail("only capture and fit run as one job of several processes; start this command without mpirun")
+            }
             try command.run()
+            Cluster.current?.finish()
         } catch let error where isOurError(error) {
-            FileHandle.standardError.write(Data("sparsebridge: error: \(error)\n".utf8))
-            Foundation.exit(1)
+            fail("\(error)")
         } catch {
+            // One process of several ends the whole job, so that no rank waits forever for it
+            // and no output is made from a part of the work.
+            if let group = Cluster.current, group.size > 1 { fail(message(for: error)) }
             exit(withError: error)
         }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("sparsebridge: error: \(Cluster.rankPrefix)\(message)\n".utf8))
+        if let group = Cluster.current { group.abort(code: 1) }
+        Foundation.exit(1)
     }
 }
 
@@ -51,6 +65,9 @@ struct ComputeOptions: ParsableArguments {
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             BLASRuntime.threads = threads
+        } else if Cluster.localProcesses > 1, ProcessInfo.processInfo.environment["SPARSEBRIDGE_THREADS"] == nil {
+            // Processes of one job on one host share its cores rather than each taking all.
+            BLASRuntime.threads = max(1, ProcessInfo.processInfo.activeProcessorCount / Cluster.localProcesses)
         }
     }
 }
