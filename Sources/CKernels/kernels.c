@@ -117,6 +117,12 @@ void sb_csc_matmul(const float *x, long ldx, long n, long in, const int *col_sta
                    const float *values, long out, float alpha, float beta, float *y, long ldy) {
     DISPATCH(sb_csc_matmul, x, ldx, n, in, col_start, row_index, values, out, alpha, beta, y, ldy)
 }
+void sb_csc_mlp(const float *x, long ldx, long n, long in, const int *in_start, const int *in_row,
+                const float *in_values, const float *in_bias, long hidden, int activation, const int *out_start,
+                const int *out_row, const float *out_values, long out, float *y, long ldy) {
+    DISPATCH(sb_csc_mlp, x, ldx, n, in, in_start, in_row, in_values, in_bias, hidden, activation, out_start, out_row,
+             out_values, out, y, ldy)
+}
 void sb_norm_backward(const float *x, const float *dy, const float *gain, float mean, float rstd, long n, int layer,
                       float *dx, float *dgain, float *dbias) {
     DISPATCH(sb_norm_backward, x, dy, gain, mean, rstd, n, layer, dx, dgain, dbias)

@@ -8,6 +8,7 @@
 // column j costs one broadcast and TILE_VECTORS vector FMAs, Σ_i w_ij · xt[i], no scatter:
 // each output column's sum for the whole tile lives in registers. Columns are done LANES
 // at a time into a small block that is transposed back into y's rows in registers.
+// sb_csc_mlp chains two such products through the transposed layout (see there).
 
 #define NAME2(a, b) a##b
 #define NAME(a, b) NAME2(a, b)
@@ -105,6 +106,39 @@ HELPER void FN(transpose_out)(const float *block, long rows, long cols, float al
     }
 }
 
+/// Column j's sums for the whole tile: out[v] = Σ_{p ∈ column j} values[p] · xt[row_index[p]][v·LANES ..].
+HELPER void FN(column_sums)(const float *xt, const int *col_start, const int *row_index, const float *values,
+                             long j, V out[TILE_VECTORS]) {
+    // Four partial sums per vector: FMA latency (4 cycles) over four chains lets two FMAs
+    // issue every cycle. Columns come padded to a multiple of four.
+    V acc[4][TILE_VECTORS];
+    for (int u = 0; u < 4; u++)
+        for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] = FN(splat)(0);
+    for (long p = col_start[j], end = col_start[j + 1]; p < end; p += 4) {
+        for (int u = 0; u < 4; u++) {
+            const float *r = xt + (long)row_index[p + u] * TILE;
+            V w = FN(splat)(values[p + u]);
+            for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] += w * FN(load)(r + v * LANES);
+        }
+    }
+    for (int v = 0; v < TILE_VECTORS; v++) out[v] = (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]);
+}
+
+/// y[rows, out] = alpha · xtᵀ · W + beta · y for one tile already transposed into xt.
+HELPER void FN(tile_product)(const float *xt, long rows, const int *col_start, const int *row_index,
+                              const float *values, long out, float alpha, float beta, float *block, float *y,
+                              long ldy) {
+    for (long j0 = 0; j0 < out; j0 += LANES) {
+        long cols = out - j0 < LANES ? out - j0 : LANES;
+        for (long c = 0; c < cols; c++) {
+            V sums[TILE_VECTORS];
+            FN(column_sums)(xt, col_start, row_index, values, j0 + c, sums);
+            for (int v = 0; v < TILE_VECTORS; v++) FN(store)(block + c * TILE + v * LANES, sums[v]);
+        }
+        FN(transpose_out)(block, rows, cols, alpha, beta, y, ldy, j0);
+    }
+}
+
 TARGET static void FN(sb_csc_matmul)(const float *x, long ldx, long n, long in, const int *col_start,
                                      const int *row_index, const float *values, long out, float alpha, float beta,
                                      float *y, long ldy) {
@@ -113,27 +147,42 @@ TARGET static void FN(sb_csc_matmul)(const float *x, long ldx, long n, long in, 
     for (long t0 = 0; t0 < n; t0 += TILE) {
         long rows = n - t0 < TILE ? n - t0 : TILE;
         FN(transpose_in)(x + t0 * ldx, ldx, rows, in, xt);
-        for (long j0 = 0; j0 < out; j0 += LANES) {
-            long cols = out - j0 < LANES ? out - j0 : LANES;
-            for (long c = 0; c < cols; c++) {
-                long p = col_start[j0 + c], end = col_start[j0 + c + 1];
-                // Four partial sums per vector: FMA latency (4 cycles) over four chains lets
-                // two FMAs issue every cycle. Columns come padded to a multiple of four.
-                V acc[4][TILE_VECTORS];
-                for (int u = 0; u < 4; u++)
-                    for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] = FN(splat)(0);
-                for (; p < end; p += 4) {
-                    for (int u = 0; u < 4; u++) {
-                        const float *r = xt + (long)row_index[p + u] * TILE;
-                        V w = FN(splat)(values[p + u]);
-                        for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] += w * FN(load)(r + v * LANES);
-                    }
+        FN(tile_product)(xt, rows, col_start, row_index, values, out, alpha, beta, block, y + t0 * ldy, ldy);
+    }
+}
+
+// The MLP of a block whose two matrices are both sparse, y = act(x · W_in + b_in) · W_out,
+// one token tile at a time. The second product needs its input transposed, [hidden][TILE],
+// which is exactly the layout in which the first one produces its sums; so the hidden
+// activations go from registers (bias and activation applied there) into a per-thread
+// [hidden][TILE] buffer (512 KiB for 4096 neurons, in L2) and are read back from it, and the
+// [n, hidden] activations are never written out nor transposed. Each hidden value is the
+// same float as the unfused path's (same sums, then + b_in, then the same elementwise act).
+TARGET static void FN(sb_csc_mlp)(const float *x, long ldx, long n, long in, const int *in_start,
+                                  const int *in_row, const float *in_values, const float *in_bias, long hidden,
+                                  int activation, const int *out_start, const int *out_row, const float *out_values,
+                                  long out, float *y, long ldy) {
+    float *xt = sb_thread_scratch(((size_t)in + (size_t)hidden + LANES) * TILE);
+    float *ht = xt + (size_t)in * TILE;          // [hidden][TILE]
+    float *block = ht + (size_t)hidden * TILE;   // [LANES columns][TILE tokens]
+    for (long t0 = 0; t0 < n; t0 += TILE) {
+        long rows = n - t0 < TILE ? n - t0 : TILE;
+        FN(transpose_in)(x + t0 * ldx, ldx, rows, in, xt);
+        for (long j = 0; j < hidden; j++) {
+            V h[TILE_VECTORS];
+            FN(column_sums)(xt, in_start, in_row, in_values, j, h);
+            for (int v = 0; v < TILE_VECTORS; v++) {
+                if (in_bias) h[v] += in_bias[j];
+                switch (activation) {
+                case SB_ACT_GELU_ERF: h[v] = FN(v_gelu_erf)(h[v]); break;
+                case SB_ACT_GELU_TANH: h[v] = FN(v_gelu_tanh)(h[v]); break;
+                case SB_ACT_RELU: h[v] = __builtin_elementwise_max(h[v], FN(splat)(0)); break;
+                default: break;
                 }
-                for (int v = 0; v < TILE_VECTORS; v++)
-                    FN(store)(block + c * TILE + v * LANES, (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]));
+                FN(store)(ht + j * TILE + v * LANES, h[v]);
             }
-            FN(transpose_out)(block, rows, cols, alpha, beta, y + t0 * ldy, ldy, j0);
         }
+        FN(tile_product)(ht, rows, out_start, out_row, out_values, out, 1.0f, 0.0f, block, y + t0 * ldy, ldy);
     }
 }
 

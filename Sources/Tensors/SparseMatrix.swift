@@ -91,6 +91,44 @@ public final class SparseMatrix {
     }
 }
 
+extension SparseMatrix {
+    /// A block's MLP when both matrices are sparse: y[n, out] = act(x[n, in] · up + bias) · down,
+    /// without storing the [n, hidden] activations (sb_csc_mlp: each token tile's hidden
+    /// values stay in a per-thread buffer). Token tiles are split across `Parallel.threads`.
+    public static func mlp(_ x: UnsafePointer<Float>, ldx: Int, n: Int, up: SparseMatrix, bias: UnsafePointer<Float>?,
+                           activation: ActivationKind, down: SparseMatrix,
+                           into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        precondition(up.cols == down.rows, "MLP of \(up.rows)→\(up.cols) then \(down.rows)→\(down.cols)")
+        if n == 0 || down.cols == 0 { return }
+        let act: Int32
+        switch activation {
+        case .gelu: act = Int32(SB_ACT_GELU_ERF)
+        case .geluTanh: act = Int32(SB_ACT_GELU_TANH)
+        case .relu: act = Int32(SB_ACT_RELU)
+        }
+        up.columnStart.withUnsafeBufferPointer { upStart in
+            up.rowIndex.withUnsafeBufferPointer { upRow in
+                up.values.withUnsafeBufferPointer { upValue in
+                    down.columnStart.withUnsafeBufferPointer { downStart in
+                        down.rowIndex.withUnsafeBufferPointer { downRow in
+                            down.values.withUnsafeBufferPointer { downValue in
+                                let tile = sb_csc_tile_rows(), tiles = (n + tile - 1) / tile
+                                Parallel.forRange(tiles) { ts in
+                                    let r = (ts.lowerBound * tile)..<min(n, ts.upperBound * tile)
+                                    sb_csc_mlp(x + r.lowerBound * ldx, ldx, r.count, up.rows, upStart.baseAddress,
+                                               upRow.baseAddress, upValue.baseAddress, bias, up.cols, act,
+                                               downStart.baseAddress, downRow.baseAddress, downValue.baseAddress,
+                                               down.cols, y + r.lowerBound * ldy, ldy)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 extension Tensor {
     /// Builds this matrix's sparse form when its kept fraction pays for the sparse kernel
     /// (or always, with `force`); removes it otherwise. Returns whether it now has one.

@@ -78,3 +78,45 @@ struct SparseMatrixTests {
         #expect(matmul(x, w).maxAbsDifference(viaBLAS) == 0)
     }
 }
+
+@Suite("Fused sparse MLP")
+struct SparseMLPTests {
+    static func act(_ kind: ActivationKind, _ x: Double) -> Double {
+        switch kind {
+        case .gelu: return 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
+        case .geluTanh: return 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+        case .relu: return max(x, 0)
+        }
+    }
+
+    @Test("act(x·W_in + b)·W_out matches Float64, with tile tails, with and without bias",
+          arguments: [(1, 5, 12, 3), (37, 19, 40, 33), (70, 64, 256, 48)], [ActivationKind.gelu, .geluTanh, .relu])
+    func mlp(shape: (Int, Int, Int, Int), kind: ActivationKind) {
+        let (n, k, h, m) = shape
+        let up = sparseRandomMatrix(rows: k, cols: h, density: 1.0 / 4, seed: UInt64(n + k))
+        let down = sparseRandomMatrix(rows: h, cols: m, density: 1.0 / 8, seed: UInt64(h + m))
+        let x = Tensor(shape: [n, k], values: randomArray(n * k, seed: 7))
+        let bias = Tensor(shape: [h], values: randomArray(h, seed: 8))
+        for withBias in [false, true] {
+            let y = Tensor(shape: [n, m], values: [Float](repeating: .nan, count: n * m))
+            SparseMatrix.mlp(x.data, ldx: k, n: n, up: SparseMatrix(dense: up), bias: withBias ? UnsafePointer(bias.data) : nil,
+                             activation: kind, down: SparseMatrix(dense: down), into: y.data, ldy: m)
+            var worst = 0.0, scale = 0.0
+            for r in 0..<n {
+                var hidden = [Double](repeating: 0, count: h)
+                for j in 0..<h {
+                    var sum = withBias ? Double(bias[j]) : 0
+                    for i in 0..<k { sum += Double(x[r * k + i]) * Double(up[i * h + j]) }
+                    hidden[j] = Self.act(kind, sum)
+                }
+                for j in 0..<m {
+                    var sum = 0.0
+                    for i in 0..<h { sum += hidden[i] * Double(down[i * m + j]) }
+                    worst = max(worst, abs(Double(y[r * m + j]) - sum))
+                    scale = max(scale, abs(sum))
+                }
+            }
+            #expect(worst <= 1e-5 * max(1, scale), "\(kind) bias \(withBias): max error \(worst), scale \(scale)")
+        }
+    }
+}

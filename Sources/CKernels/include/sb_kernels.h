@@ -39,6 +39,14 @@ void sb_norm_backward(const float *x, const float *dy, const float *gain, float 
 /// zero values). Row strides ldx, ldy. Runs on the calling thread.
 void sb_csc_matmul(const float *x, long ldx, long n, long in, const int *col_start, const int *row_index,
                    const float *values, long out, float alpha, float beta, float *y, long ldy);
+/// Activations for sb_csc_mlp (the values of Tensors' ActivationKind, in C).
+enum { SB_ACT_NONE = 0, SB_ACT_GELU_ERF = 1, SB_ACT_GELU_TANH = 2, SB_ACT_RELU = 3 };
+/// A block's MLP when both its matrices are sparse: y[n, out] = act(x[n, in] · W_in + b_in) · W_out
+/// (y only written), W_in [in, hidden] and W_out [hidden, out] in the CSC form above, b_in
+/// [hidden] or NULL. The [n, hidden] activations are never stored. Runs on the calling thread.
+void sb_csc_mlp(const float *x, long ldx, long n, long in, const int *in_start, const int *in_row,
+                const float *in_values, const float *in_bias, long hidden, int activation, const int *out_start,
+                const int *out_row, const float *out_values, long out, float *y, long ldy);
 /// Rows of x the sparse product takes per tile; split work across threads in multiples of it.
 long sb_csc_tile_rows(void);
 
