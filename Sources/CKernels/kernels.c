@@ -114,8 +114,14 @@ void sb_gelu_erf_backward(const float *x, float *g, long n) { DISPATCH(sb_gelu_e
 void sb_gelu_tanh_backward(const float *x, float *g, long n) { DISPATCH(sb_gelu_tanh_backward, x, g, n) }
 long sb_csc_tile_rows(void) { DISPATCH(sb_csc_tile_rows) }
 void sb_csc_matmul(const float *x, long ldx, long n, long in, const int *col_start, const int *row_index,
-                   const float *values, long out, float alpha, float beta, float *y, long ldy) {
-    DISPATCH(sb_csc_matmul, x, ldx, n, in, col_start, row_index, values, out, alpha, beta, y, ldy)
+                   const float *values, long out, float alpha, float beta, const float *bias, float *y, long ldy) {
+    DISPATCH(sb_csc_matmul, x, ldx, n, in, col_start, row_index, values, out, alpha, beta, bias, y, ldy)
+}
+void sb_csc_mlp(const float *x, long ldx, long n, long in, const int *in_start, const int *in_row,
+                const float *in_values, const float *in_bias, long hidden, int activation, const int *out_start,
+                const int *out_row, const float *out_values, const float *out_bias, long out, float *y, long ldy) {
+    DISPATCH(sb_csc_mlp, x, ldx, n, in, in_start, in_row, in_values, in_bias, hidden, activation, out_start, out_row,
+             out_values, out_bias, out, y, ldy)
 }
 void sb_norm_backward(const float *x, const float *dy, const float *gain, float mean, float rstd, long n, int layer,
                       float *dx, float *dgain, float *dbias) {

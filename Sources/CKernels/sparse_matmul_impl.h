@@ -8,6 +8,7 @@
 // column j costs one broadcast and TILE_VECTORS vector FMAs, Σ_i w_ij · xt[i], no scatter:
 // each output column's sum for the whole tile lives in registers. Columns are done LANES
 // at a time into a small block that is transposed back into y's rows in registers.
+// sb_csc_mlp chains two such products through the transposed layout (see there).
 
 #define NAME2(a, b) a##b
 #define NAME(a, b) NAME2(a, b)
@@ -79,10 +80,11 @@ HELPER void FN(transpose_in)(const float *x, long ldx, long rows, long in, float
     }
 }
 
-/// Writes block[c][t] (c < cols, t < rows) to y[t][j0 + c] as alpha · block + beta · y.
+/// Writes block[c][t] (c < cols, t < rows) to y[t][j0 + c] as alpha · block + beta · y (+ bias[j0 + c]
+/// when bias is not NULL, added last, as a separate bias pass after BLAS would).
 /// beta = 0 never reads y (it may hold NaN, as BLAS allows).
 HELPER void FN(transpose_out)(const float *block, long rows, long cols, float alpha, float beta,
-                               float *y, long ldy, long j0) {
+                               const float *bias, float *y, long ldy, long j0) {
     for (long s = 0; s < rows; s += LANES) {
         if (cols == LANES) {
             V r[LANES];
@@ -92,48 +94,119 @@ HELPER void FN(transpose_out)(const float *block, long rows, long cols, float al
             for (long t = 0; t < n; t++) {
                 float *dst = y + (s + t) * ldy + j0;
                 V v = alpha * r[t];
-                FN(store)(dst, beta == 0.0f ? v : v + beta * FN(load)(dst));
+                if (beta != 0.0f) v = v + beta * FN(load)(dst);
+                if (bias) v = v + FN(load)(bias + j0);
+                FN(store)(dst, v);
             }
         } else {
             for (long t = s; t < rows && t < s + LANES; t++)
                 for (long c = 0; c < cols; c++) {
                     float *dst = y + t * ldy + j0 + c;
                     float v = alpha * block[c * TILE + t];
-                    *dst = beta == 0.0f ? v : v + beta * *dst;
+                    if (beta != 0.0f) v = v + beta * *dst;
+                    if (bias) v = v + bias[j0 + c];
+                    *dst = v;
                 }
         }
     }
 }
 
+/// *p in every lane, by one broadcast load (splat(*p) would first add it to 0.0).
+HELPER V FN(broadcast)(const float *p) {
+    V v;
+    for (int i = 0; i < LANES; i++) v[i] = *p;
+    return v;
+}
+
+/// Column j's sums for the whole tile: out[v] = Σ_{p ∈ column j} values[p] · xt[row_index[p]][v·LANES ..].
+HELPER void FN(column_sums)(const float *xt, const int *col_start, const int *row_index, const float *values,
+                             long j, V out[TILE_VECTORS]) {
+    // Four partial sums per vector: FMA latency (4 cycles) over four chains lets two FMAs
+    // issue every cycle. Columns come padded to a multiple of four.
+    V acc[4][TILE_VECTORS];
+    for (int u = 0; u < 4; u++)
+        for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] = FN(splat)(0);
+    for (long p = col_start[j], end = col_start[j + 1]; p < end; p += 4) {
+        for (int u = 0; u < 4; u++) {
+            const float *r = xt + (long)row_index[p + u] * TILE;
+            V w = FN(broadcast)(values + p + u);
+            for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] += w * FN(load)(r + v * LANES);
+        }
+    }
+    for (int v = 0; v < TILE_VECTORS; v++) out[v] = (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]);
+}
+
+/// y[rows, out] = alpha · xtᵀ · W + beta · y (+ bias) for one tile already transposed into xt.
+HELPER void FN(tile_product)(const float *xt, long rows, const int *col_start, const int *row_index,
+                              const float *values, long out, float alpha, float beta, const float *bias,
+                              float *block, float *y, long ldy) {
+    for (long j0 = 0; j0 < out; j0 += LANES) {
+        long cols = out - j0 < LANES ? out - j0 : LANES;
+        for (long c = 0; c < cols; c++) {
+            V sums[TILE_VECTORS];
+            FN(column_sums)(xt, col_start, row_index, values, j0 + c, sums);
+            for (int v = 0; v < TILE_VECTORS; v++) FN(store)(block + c * TILE + v * LANES, sums[v]);
+        }
+        FN(transpose_out)(block, rows, cols, alpha, beta, bias, y, ldy, j0);
+    }
+}
+
 TARGET static void FN(sb_csc_matmul)(const float *x, long ldx, long n, long in, const int *col_start,
                                      const int *row_index, const float *values, long out, float alpha, float beta,
-                                     float *y, long ldy) {
+                                     const float *bias, float *y, long ldy) {
     float *xt = sb_thread_scratch((size_t)in * TILE + (size_t)LANES * TILE);
     float *block = xt + (size_t)in * TILE;  // [LANES columns][TILE tokens]
     for (long t0 = 0; t0 < n; t0 += TILE) {
         long rows = n - t0 < TILE ? n - t0 : TILE;
         FN(transpose_in)(x + t0 * ldx, ldx, rows, in, xt);
-        for (long j0 = 0; j0 < out; j0 += LANES) {
-            long cols = out - j0 < LANES ? out - j0 : LANES;
-            for (long c = 0; c < cols; c++) {
-                long p = col_start[j0 + c], end = col_start[j0 + c + 1];
-                // Four partial sums per vector: FMA latency (4 cycles) over four chains lets
-                // two FMAs issue every cycle. Columns come padded to a multiple of four.
-                V acc[4][TILE_VECTORS];
-                for (int u = 0; u < 4; u++)
-                    for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] = FN(splat)(0);
-                for (; p < end; p += 4) {
-                    for (int u = 0; u < 4; u++) {
-                        const float *r = xt + (long)row_index[p + u] * TILE;
-                        V w = FN(splat)(values[p + u]);
-                        for (int v = 0; v < TILE_VECTORS; v++) acc[u][v] += w * FN(load)(r + v * LANES);
-                    }
-                }
-                for (int v = 0; v < TILE_VECTORS; v++)
-                    FN(store)(block + c * TILE + v * LANES, (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]));
+        FN(tile_product)(xt, rows, col_start, row_index, values, out, alpha, beta, bias, block, y + t0 * ldy, ldy);
+    }
+}
+
+// The MLP of a block whose two matrices are both sparse, y = act(x · W_in + b_in) · W_out + b_out,
+// one token tile at a time. The second product needs its input transposed, [hidden][TILE],
+// which is exactly the layout in which the first one produces its sums; so the hidden
+// activations go into a per-thread [hidden][TILE] buffer (512 KiB for 4096 neurons, in L2)
+// and are read back from it, and the [n, hidden] activations are never written out nor
+// transposed. Each hidden value is the same float as the unfused path's (same sums, then
+// + b_in, then the same elementwise act).
+TARGET static void FN(sb_csc_mlp)(const float *x, long ldx, long n, long in, const int *in_start,
+                                  const int *in_row, const float *in_values, const float *in_bias, long hidden,
+                                  int activation, const int *out_start, const int *out_row, const float *out_values,
+                                  const float *out_bias, long out, float *y, long ldy) {
+    float *xt = sb_thread_scratch(((size_t)in + (size_t)hidden + LANES) * TILE);
+    float *ht = xt + (size_t)in * TILE;          // [hidden][TILE]
+    float *block = ht + (size_t)hidden * TILE;   // [LANES columns][TILE tokens]
+    for (long t0 = 0; t0 < n; t0 += TILE) {
+        long rows = n - t0 < TILE ? n - t0 : TILE;
+        FN(transpose_in)(x + t0 * ldx, ldx, rows, in, xt);
+        for (long j0 = 0; j0 < hidden; j0 += LANES) {
+            long cols = hidden - j0 < LANES ? hidden - j0 : LANES;
+            for (long j = j0; j < j0 + cols; j++) {
+                V h[TILE_VECTORS];
+                FN(column_sums)(xt, in_start, in_row, in_values, j, h);
+                for (int v = 0; v < TILE_VECTORS; v++) FN(store)(ht + j * TILE + v * LANES, h[v]);
             }
-            FN(transpose_out)(block, rows, cols, alpha, beta, y + t0 * ldy, ldy, j0);
+            // Bias and activation for LANES columns at once, not per column: erf's polynomial is
+            // a long dependent chain, and a loop over independent vectors lets the CPU overlap
+            // them, as the elementwise kernel does.
+            for (long j = j0; j < j0 + cols; j++) {
+                for (int v = 0; v < TILE_VECTORS; v++) {
+                    float *p = ht + j * TILE + v * LANES;
+                    V h = FN(load)(p);
+                    if (in_bias) h = h + in_bias[j];
+                    switch (activation) {
+                    case SB_ACT_GELU_ERF: h = FN(v_gelu_erf)(h); break;
+                    case SB_ACT_GELU_TANH: h = FN(v_gelu_tanh)(h); break;
+                    case SB_ACT_RELU: h = __builtin_elementwise_max(h, FN(splat)(0)); break;
+                    default: break;
+                    }
+                    FN(store)(p, h);
+                }
+            }
         }
+        FN(tile_product)(ht, rows, out_start, out_row, out_values, out, 1.0f, 0.0f, out_bias, block, y + t0 * ldy,
+                         ldy);
     }
 }
 

@@ -50,22 +50,26 @@ extension Tensor {
     }
 }
 
-/// out = a · b (+ out when `accumulate`), with a [.., k] folded to rows and b [k, n].
-/// `transposeB` multiplies by bᵀ instead (b stored [n, k]). A weight b that carries a sparse
-/// form (a weight-sparse model's matrix, SparseMatrix.swift) goes to the sparse kernel.
+/// out = a · b (+ out when `accumulate`) (+ `bias` [n] on every row, added last), with a [.., k]
+/// folded to rows and b [k, n]. `transposeB` multiplies by bᵀ instead (b stored [n, k]). A
+/// weight b that carries a sparse form (a weight-sparse model's matrix, SparseMatrix.swift)
+/// goes to the sparse kernel, which adds the bias as it writes; BLAS products get a bias pass.
 public func matmul(_ a: Tensor, _ b: Tensor, into out: Tensor, transposeA: Bool = false,
-                   transposeB: Bool = false, accumulate: Bool = false, alpha: Float = 1) {
+                   transposeB: Bool = false, accumulate: Bool = false, alpha: Float = 1, bias: Tensor? = nil) {
     let (ar, ac) = a.matrixShape, (br, bc) = b.matrixShape, (or, oc) = out.matrixShape
     let (m, k) = transposeA ? (ac, ar) : (ar, ac)
     let (kb, n) = transposeB ? (bc, br) : (br, bc)
     precondition(k == kb && or == m && oc == n,
                  "matmul shapes \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") → \(out.shape)")
+    precondition(bias == nil || bias!.count == n, "bias of \(bias!.shape) for \(n) columns")
     if let sparse = b.sparseForm, !transposeA, !transposeB {
-        sparse.multiply(a.data, ldx: ac, n: m, alpha: alpha, beta: accumulate ? 1 : 0, into: out.data, ldy: oc)
+        sparse.multiply(a.data, ldx: ac, n: m, alpha: alpha, beta: accumulate ? 1 : 0,
+                        bias: bias.map { UnsafePointer($0.data) }, into: out.data, ldy: oc)
         return
     }
     BLAS.gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: alpha,
               a: a.data, lda: ac, b: b.data, ldb: bc, beta: accumulate ? 1 : 0, c: out.data, ldc: oc)
+    if let bias { Kernels.addBias(bias.data, to: out.data, rows: m, width: n) }
 }
 
 /// A new tensor a · b.

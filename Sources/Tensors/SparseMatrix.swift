@@ -67,23 +67,62 @@ public final class SparseMatrix {
     /// Kept fraction of the dense matrix.
     public var density: Double { Double(nonzeros) / Double(max(1, rows * cols)) }
 
-    /// y[n, out] = alpha · x[n, in] · W + beta · y, with row strides ldx and ldy; token tiles
-    /// are split across `Parallel.threads` unless `split` is false.
+    /// y[n, out] = alpha · x[n, in] · W + beta · y (+ bias [out], added last), with row strides
+    /// ldx and ldy; token tiles are split across `Parallel.threads` unless `split` is false.
     public func multiply(_ x: UnsafePointer<Float>, ldx: Int, n: Int, alpha: Float = 1, beta: Float = 0,
-                         into y: UnsafeMutablePointer<Float>, ldy: Int, split: Bool = true) {
+                         bias: UnsafePointer<Float>? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int,
+                         split: Bool = true) {
         if n == 0 || cols == 0 { return }
         columnStart.withUnsafeBufferPointer { start in
             rowIndex.withUnsafeBufferPointer { index in
                 values.withUnsafeBufferPointer { value in
                     func run(_ r: Range<Int>) {
                         sb_csc_matmul(x + r.lowerBound * ldx, ldx, r.count, rows, start.baseAddress, index.baseAddress,
-                                      value.baseAddress, cols, alpha, beta, y + r.lowerBound * ldy, ldy)
+                                      value.baseAddress, cols, alpha, beta, bias, y + r.lowerBound * ldy, ldy)
                     }
                     let tile = sb_csc_tile_rows(), tiles = (n + tile - 1) / tile
                     if !split {
                         run(0..<n)
                     } else {
                         Parallel.forRange(tiles) { ts in run((ts.lowerBound * tile)..<min(n, ts.upperBound * tile)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension SparseMatrix {
+    /// A block's MLP when both matrices are sparse: y[n, out] = act(x[n, in] · up + upBias) · down
+    /// + downBias, without storing the [n, hidden] activations (sb_csc_mlp: each token tile's
+    /// hidden values stay in a per-thread buffer). Token tiles are split across `Parallel.threads`.
+    public static func mlp(_ x: UnsafePointer<Float>, ldx: Int, n: Int, up: SparseMatrix, upBias: UnsafePointer<Float>?,
+                           activation: ActivationKind, down: SparseMatrix, downBias: UnsafePointer<Float>?,
+                           into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        precondition(up.cols == down.rows, "MLP of \(up.rows)→\(up.cols) then \(down.rows)→\(down.cols)")
+        if n == 0 || down.cols == 0 { return }
+        let act: Int32
+        switch activation {
+        case .gelu: act = Int32(SB_ACT_GELU_ERF)
+        case .geluTanh: act = Int32(SB_ACT_GELU_TANH)
+        case .relu: act = Int32(SB_ACT_RELU)
+        }
+        up.columnStart.withUnsafeBufferPointer { upStart in
+            up.rowIndex.withUnsafeBufferPointer { upRow in
+                up.values.withUnsafeBufferPointer { upValue in
+                    down.columnStart.withUnsafeBufferPointer { downStart in
+                        down.rowIndex.withUnsafeBufferPointer { downRow in
+                            down.values.withUnsafeBufferPointer { downValue in
+                                let tile = sb_csc_tile_rows(), tiles = (n + tile - 1) / tile
+                                Parallel.forRange(tiles) { ts in
+                                    let r = (ts.lowerBound * tile)..<min(n, ts.upperBound * tile)
+                                    sb_csc_mlp(x + r.lowerBound * ldx, ldx, r.count, up.rows, upStart.baseAddress,
+                                               upRow.baseAddress, upValue.baseAddress, upBias, up.cols, act,
+                                               downStart.baseAddress, downRow.baseAddress, downValue.baseAddress,
+                                               downBias, down.cols, y + r.lowerBound * ldy, ldy)
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -14,7 +14,7 @@ extension Transformer {
     /// (the last requested hook has fired).
     func runBlock(_ l: Int, _ state: ForwardState, _ hooks: Hooks?, stopAfter: Int) throws -> Bool {
         let c = config, w = weights.blocks[l], acts = state.layer(l)
-        let b = state.batch, t = state.seqLen, n = b * t, d = c.dModel, a = c.attentionWidth
+        let b = state.batch, t = state.seqLen, n = b * t, d = c.dModel
         let resid = state.resid                                        // [N, d_model]
         // Calls the hooks at `point` on `tensor` seen as [B, T, …]; false means stop here.
         func hook(_ point: HookPoint, _ tensor: Tensor) throws -> Bool {
@@ -44,8 +44,7 @@ extension Transformer {
         for (out, W, bias, location, point) in [(acts.q, w.W_Q, w.b_Q, AbsTopKLocation.attnQ, HookPoint.q(l)),
                                                 (acts.k, w.W_K, w.b_K, .attnK, .k(l)),
                                                 (acts.v, w.W_V, w.b_V, .attnV, .v(l))] {
-            matmul(acts.ln1Out, W, into: out)
-            if let bias { Kernels.addBias(bias.data, to: out.data, rows: n, width: a) }
+            matmul(acts.ln1Out, W, into: out, bias: bias)
             sparsify(location, out)
             guard try hook(point, out) else { return false }
         }
@@ -86,8 +85,7 @@ extension Transformer {
         guard try hook(.z(l), acts.z) else { return false }
 
         // Attention output, written into the residual stream.           [N, d_model]
-        matmul(acts.z, w.W_O, into: acts.attnOut)
-        if let bias = w.b_O { Kernels.addBias(bias.data, to: acts.attnOut.data, rows: n, width: d) }
+        matmul(acts.z, w.W_O, into: acts.attnOut, bias: w.b_O)
         sparsify(.attnOut, acts.attnOut)
         guard try hook(.attnOut(l), acts.attnOut) else { return false }
         Kernels.add(acts.attnOut.data, into: resid.data, count: n * d)
@@ -101,18 +99,36 @@ extension Transformer {
         sparsify(.mlpIn, acts.ln2Out)
         guard try hook(.ln2Normalized(l), acts.ln2Out) else { return false }
 
+        // Both MLP matrices sparse and nobody to see the neurons (no hook on them, no AbsTopK,
+        // not kept for a backward pass): one fused kernel, whose [N, d_mlp] activations never
+        // leave a per-thread buffer (sb_csc_mlp). At 1/64 that traffic, not the arithmetic, is
+        // most of the MLP's time. The result is the same floats as the steps below.
+        if !state.keepActivations, let up = w.W_in.sparseForm, let down = w.W_out.sparseForm,
+           c.absTopK(.mlpNeuron, width: c.dMLP) == nil, HookPoint.mlpPost(l).order < stopAfter,
+           !(hooks.map { $0.contains(.mlpPre(l)) || $0.contains(.mlpPost(l)) } ?? false) {
+            SparseMatrix.mlp(acts.ln2Out.data, ldx: d, n: n, up: up, upBias: w.b_in.map { UnsafePointer($0.data) },
+                             activation: c.activation, down: down, downBias: w.b_out.map { UnsafePointer($0.data) },
+                             into: acts.mlpOut.data, ldy: d)                  // [N, d_model]
+            return try mlpOutput(l, acts, resid, hook, sparsify)
+        }
+
         // Neurons.                                                      [N, d_mlp]
-        matmul(acts.ln2Out, w.W_in, into: acts.mlpPre)
-        if let bias = w.b_in { Kernels.addBias(bias.data, to: acts.mlpPre.data, rows: n, width: c.dMLP) }
+        matmul(acts.ln2Out, w.W_in, into: acts.mlpPre, bias: w.b_in)
         guard try hook(.mlpPre(l), acts.mlpPre) else { return false }
         acts.mlpPost.copy(from: acts.mlpPre)
         Kernels.activate(c.activation, acts.mlpPost.data, count: n * c.dMLP)
         sparsify(.mlpNeuron, acts.mlpPost)
         guard try hook(.mlpPost(l), acts.mlpPost) else { return false }
 
-        // MLP output, written into the residual stream.                 [N, d_model]
-        matmul(acts.mlpPost, w.W_out, into: acts.mlpOut)
-        if let bias = w.b_out { Kernels.addBias(bias.data, to: acts.mlpOut.data, rows: n, width: d) }
+        // MLP output.                                                   [N, d_model]
+        matmul(acts.mlpPost, w.W_out, into: acts.mlpOut, bias: w.b_out)
+        return try mlpOutput(l, acts, resid, hook, sparsify)
+    }
+
+    /// The rest of block `l` once `acts.mlpOut` holds h · W_out + b_out: into the residual stream.
+    private func mlpOutput(_ l: Int, _ acts: LayerActivations, _ resid: Tensor, _ hook: (HookPoint, Tensor) throws -> Bool,
+                           _ sparsify: (AbsTopKLocation, Tensor) -> Void) throws -> Bool {
+        let (n, d) = acts.mlpOut.matrixShape
         sparsify(.mlpOut, acts.mlpOut)
         guard try hook(.mlpOut(l), acts.mlpOut) else { return false }
         Kernels.add(acts.mlpOut.data, into: resid.data, count: n * d)

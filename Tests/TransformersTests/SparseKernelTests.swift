@@ -46,6 +46,24 @@ struct SparseKernelTests {
         #expect(viaKernel.maxAbsDifference(dense) <= 1e-5 * dense.maxAbs)
     }
 
+    @Test("the fused sparse MLP gives the same logits, bit for bit, as the unfused sparse path",
+          arguments: sparseKernelConfigs)
+    func fusedMLP(_ named: NamedConfig) throws {
+        let c = named.config
+        let model = try weightSparseModel(c, fraction: 1.0 / 16, seed: 61)
+        for p in model.weights.parameters where TransformerWeights.isMatmulWeight(p.role) {
+            #expect(p.tensor.prepareSparseForm(force: true))
+        }
+        let tokens = randomTokens(2 * c.nCtx, vocab: c.vocab, seed: 62)
+        let fused = try model.forward(tokens: tokens, batch: 2, seqLen: c.nCtx).logits.copy()
+        // A hook on the neurons (that changes nothing) makes every block take the unfused steps.
+        let hooks = Hooks()
+        for l in 0..<c.nLayer { hooks.add(.mlpPost(l)) { _ in } }
+        let unfused = try model.forward(tokens: tokens, batch: 2, seqLen: c.nCtx, hooks: hooks).logits
+        #expect(fused.maxAbs > 0.1)
+        #expect(unfused.maxAbsDifference(fused) == 0)
+    }
+
     @Test("a dense model keeps BLAS for every matrix, so its logits are bit for bit unchanged")
     func denseStaysDense() throws {
         let c = sparseKernelConfigs[0].config
