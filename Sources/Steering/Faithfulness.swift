@@ -159,11 +159,6 @@ public struct Faithfulness {
     /// ∂(ℓ_target − ℓ_alt at the last position)/∂(z, MLP activations, token embeddings).
     func gradients(_ tokens: [Int32], target: Int32, alternative: Int32) throws -> Gradients {
         let c = model.config, t = tokens.count
-        let state = ForwardState(config: c, batch: 1, seqLen: t, keepActivations: true)
-        try model.forward(tokens: tokens, batch: 1, seqLen: t, into: state)
-        let dLogits = Tensor(zeros: [t, c.vocab])
-        dLogits.data[(t - 1) * c.vocab + Int(target)] = 1
-        dLogits.data[(t - 1) * c.vocab + Int(alternative)] -= 1
         var z: [Tensor] = [], post: [Tensor] = []
         var embed = Tensor(zeros: [t, c.dModel])
         let hooks = Hooks()
@@ -174,8 +169,7 @@ public struct Faithfulness {
             hooks.add(.mlpPost(l)) { pl.copy(from: $0.activation) }
         }
         hooks.add(.embed) { embed = $0.activation.copy() }
-        let grads = try TransformerWeights(zerosLike: model.weights)
-        try BackwardPass(config: c, batch: 1, seqLen: t).run(model: model, state: state, dLogits: dLogits, grads: grads, hooks: hooks)
+        try LossGradient.logitDifference(model: model, tokens: tokens, target: target, alternative: alternative, hooks: hooks)
         var mean = [Float](repeating: 0, count: c.dModel)
         for v in 0..<c.vocab { for j in 0..<c.dModel { mean[j] += model.weights.W_E.data[v * c.dModel + j] / Float(c.vocab) } }
         return Gradients(z: z, post: post, embed: embed, meanEmbedding: mean)

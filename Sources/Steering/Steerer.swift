@@ -61,12 +61,17 @@ public final class Steerer {
         return out
     }
 
-    /// Δ_t for channel c over a pair (the two prompts must have the same length).
-    public func delta(_ pair: PromptPair, channel c: Int) throws -> [Float] {
+    /// The sparse stream at the site on both prompts of a pair, which must have the same length.
+    public func pairActivations(_ pair: PromptPair) throws -> (presented: Tensor, counterfactual: Tensor) {
         guard pair.presented.tokens.count == pair.counterfactual.tokens.count else {
             throw SteeringError("steering needs prompt pairs of equal length (this task's prompts differ in length)")
         }
-        let a = try sparseActivations(pair.presented.tokens), b = try sparseActivations(pair.counterfactual.tokens)
+        return (try sparseActivations(pair.presented.tokens), try sparseActivations(pair.counterfactual.tokens))
+    }
+
+    /// Δ_t for channel c over a pair (the two prompts must have the same length).
+    public func delta(_ pair: PromptPair, channel c: Int) throws -> [Float] {
+        let (a, b) = try pairActivations(pair)
         let d = sparse.config.dModel
         return (0..<pair.presented.tokens.count).map { b.data[$0 * d + c] - a.data[$0 * d + c] }
     }

@@ -52,11 +52,8 @@ extension Steerer {
         let factor = rescale == .rms ? site.decoder.rmsOut / max(site.decoder.rmsIn, 1e-30) : 1
         let decoder = site.decoder.weight   // [d_sparse, d_dense]
         for pair in pairs.map(clip) {
-            let a = try sparseActivations(pair.presented.tokens), b = try sparseActivations(pair.counterfactual.tokens)
+            let (a, b) = try pairActivations(pair)
             let t = pair.presented.tokens.count
-            guard pair.counterfactual.tokens.count == t else {
-                throw SteeringError("steering needs prompt pairs of equal length (this task's prompts differ in length)")
-            }
             for c in 0..<ds { deltas[c].append(Double(b.data[(t - 1) * ds + c] - a.data[(t - 1) * ds + c])) }
             let g = try logitDiffGradient(pair.presented)          // [T, d_dense]
             let m = Tensor(zeros: [t, ds])                         // m[t, c] = ⟨D[c, :], g_t⟩
@@ -80,17 +77,11 @@ extension Steerer {
 
     /// ∂(ℓ_target − ℓ_alternative at the last position) / ∂(dense stream at the site), [T, d_dense].
     public func logitDiffGradient(_ prompt: TaskPrompt) throws -> Tensor {
-        let c = dense.config, t = prompt.tokens.count
-        let state = ForwardState(config: c, batch: 1, seqLen: t, keepActivations: true)
-        try dense.forward(tokens: prompt.tokens, batch: 1, seqLen: t, into: state)
-        let dLogits = Tensor(zeros: [t, c.vocab])
-        dLogits.data[(t - 1) * c.vocab + Int(prompt.target)] = 1
-        dLogits.data[(t - 1) * c.vocab + Int(prompt.alternative)] -= 1
-        let out = Tensor(zeros: [t, c.dModel])
+        let out = Tensor(zeros: [prompt.tokens.count, dense.config.dModel])
         let hooks = Hooks()
         hooks.add(point) { out.copy(from: $0.activation) }
-        try BackwardPass(config: c, batch: 1, seqLen: t)
-            .run(model: dense, state: state, dLogits: dLogits, grads: try TransformerWeights(zerosLike: dense.weights), hooks: hooks)
+        try LossGradient.logitDifference(model: dense, tokens: prompt.tokens, target: prompt.target,
+                                         alternative: prompt.alternative, hooks: hooks)
         return out
     }
 

@@ -26,3 +26,19 @@ public struct LossGradient {
         return LossGradient(loss: loss, parameters: grads, sites: captured)
     }
 }
+
+extension LossGradient {
+    /// The backward pass of ℓ_target − ℓ_alternative at the last position of one prompt:
+    /// `hooks` see the gradient at their sites (parameter gradients are not kept).
+    public static func logitDifference(model: Transformer, tokens: [Int32], target: Int32, alternative: Int32,
+                                       hooks: Hooks) throws {
+        let c = model.config, t = tokens.count
+        let state = ForwardState(config: c, batch: 1, seqLen: t, keepActivations: true)
+        try model.forward(tokens: tokens, batch: 1, seqLen: t, into: state)
+        let dLogits = Tensor(zeros: [t, c.vocab])
+        dLogits.data[(t - 1) * c.vocab + Int(target)] = 1
+        dLogits.data[(t - 1) * c.vocab + Int(alternative)] -= 1
+        try BackwardPass(config: c, batch: 1, seqLen: t)
+            .run(model: model, state: state, dLogits: dLogits, grads: try TransformerWeights(zerosLike: model.weights), hooks: hooks)
+    }
+}
