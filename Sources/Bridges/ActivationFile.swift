@@ -42,6 +42,17 @@ public final class ActivationFile {
         guard total.count == 2, total[1] == seqLen, rowsComplete <= total[0] * seqLen else {
             throw ModelError.badFile(path: path, "tokens dataset has shape \(total), inconsistent with n_ctx \(seqLen) and rows_complete \(rowsComplete)")
         }
+        // Widths come from the recorded config: a site that disagrees is refused here, naming
+        // this file, rather than later as a mismatch between two files.
+        for name in sites where file.exists("sites/" + name) {
+            let ds = try file.openDataset("sites/" + name)
+            if let hook = try? HookPoint.parse(name, config: modelConfig) {
+                let width = hook.rowWidth(config: modelConfig, seqLen: seqLen)
+                guard ds.shape.count == 2, ds.shape[1] == width else {
+                    throw ModelError.badFile(path: path, "site \(name) has shape \(ds.shape), its model config needs rows of width \(width)")
+                }
+            }
+        }
         // A sharded capture's file is virtual, and HDF5 reads a missing shard as zeros
         // without an error: refuse it instead.
         var missing = Set(try tokens.missingVirtualSources())

@@ -117,10 +117,20 @@ public final class DilutionStudy {
                   let doc = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), case .array(let nodes)? = doc["nodes"] else {
                 throw ModelError.badFile(path: path, "not a circuit file (no nodes list)")
             }
-            for node in nodes {
-                guard let loc = node["location"]?.stringValue, let idx = node["index"]?.numberValue else { continue }
+            if let task = doc["task"]?.stringValue, task != "bracket_counting" {
+                throw ModelError.badFile(path: path, "is a circuit for \(task), expected bracket_counting")
+            }
+            for (i, node) in nodes.enumerated() {
+                guard let loc = node["location"]?.stringValue, let idx = node["index"]?.numberValue else {
+                    throw ModelError.badFile(path: path, "node \(i) has no location and index")
+                }
                 let bits = loc.split(separator: ".")
-                if bits.count == 2, bits[1] == "attn_out", let l = Int(bits[0]) { found.append((l, Int(idx))) }
+                guard bits.count == 2, bits[1] == "attn_out" else { continue }
+                // Checked before use: a channel past the model's width would index out of bounds.
+                guard let l = Int(bits[0]), (0..<sparse.nLayer).contains(l), idx.rounded() == idx, idx >= 0, idx < Double(sparse.dModel) else {
+                    throw ModelError.badFile(path: path, "node \(i) (\(loc) channel \(idx)) is outside the sparse model (\(sparse.nLayer) layers, d_model \(sparse.dModel))")
+                }
+                found.append((l, Int(idx)))
             }
             guard !found.isEmpty else { throw ModelError.badFile(path: path, "the circuit has no attention-write nodes") }
         } else {

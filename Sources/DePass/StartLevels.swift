@@ -97,16 +97,21 @@ extension DecomposedForward {
     }
 
     /// Reads a basis from `FILE.h5:DATASET` (float32 [r, d_model]).
-    public static func loadBasis(_ spec: String) throws -> Tensor {
+    public static func loadBasis(_ spec: String, width: Int) throws -> Tensor {
         guard let colon = spec.lastIndex(of: ":") else {
             throw DePassError("--basis must be FILE.h5:DATASET, got \(spec)")
         }
         let path = String(spec[..<colon]), name = String(spec[spec.index(after: colon)...])
         let file = try H5File(open: path)
         let ds = try file.openDataset(name)
-        guard ds.shape.count == 2 else { throw DePassError("\(path): \(name) has shape \(ds.shape); expected [rows, d_model]") }
+        guard ds.shape.count == 2, ds.shape[1] == width, ds.shape[0] > 0 else {
+            throw DePassError("\(path): \(name) has shape \(ds.shape); expected [rows, d_model \(width)]")
+        }
         let t = Tensor(zeros: ds.shape)
         try ds.readRows(0, count: ds.shape[0], into: t.data)
+        if let bad = (0..<t.count).first(where: { !t.data[$0].isFinite }) {
+            throw DePassError("\(path): \(name) holds a non-finite value at row \(bad / width), column \(bad % width)")
+        }
         return t
     }
 

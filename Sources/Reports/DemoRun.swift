@@ -82,6 +82,33 @@ public enum Demo {
               let settings = try? JSONDecoder().decode(DemoSettings.self, from: settingsData) else {
             throw DemoError.missing("\(o.settings) is not valid demo settings", how: "git checkout models/demo.json")
         }
+        if let bad = settings.dilutionLengths.first(where: { $0 < 1 }) {
+            throw DemoError.missing("\(o.settings): dilution length \(bad) is not positive", how: "git checkout models/demo.json")
+        }
+        if settings.steeringChannel.map({ $0 < 0 || $0 >= sparse.model.config.dModel }) == true {
+            throw DemoError.missing("\(o.settings): steering_channel \(settings.steeringChannel!) is outside the sparse model's d_model \(sparse.model.config.dModel)", how: "git checkout models/demo.json")
+        }
+        guard bridge.sites.contains(where: { $0.hook == settings.steeringSite }) else {
+            throw DemoError.missing("\(o.settings): steering_site \(settings.steeringSite) is not a site of \(o.bridge)", how: "git checkout models/demo.json")
+        }
+        // The circuit files are optional, but one that is there must be sound: found now, not
+        // after the study has run.
+        var circuitSummaries: [String: JSONValue] = [:]
+        for (model, task) in [("sparse", "single_double_quote"), ("dense", "single_double_quote"), ("sparse", "bracket_counting"), ("dense", "bracket_counting")] {
+            let path = "\(o.circuits)/\(model)_\(task).json"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            guard let d = FileManager.default.contents(atPath: path), let doc = try? JSONValue.parse(String(decoding: d, as: UTF8.self)),
+                  case .array? = doc["nodes"], doc["task"]?.stringValue == task else {
+                throw DemoError.missing("\(path) is not a \(task) circuit file", how: "make circuits")
+            }
+            circuitSummaries["\(model)_\(task)"] = .object(["file": .string(path), "nodes": doc["node_count"] ?? .null,
+                                                             "edges": doc["edge_count"] ?? .null, "loss": doc["loss"] ?? .null,
+                                                             "checks": doc["checks"] ?? .null])
+        }
+        let circuitPath = "\(o.circuits)/sparse_bracket_counting.json"
+        let depthCandidates = try DilutionStudy.candidates(
+            circuit: FileManager.default.fileExists(atPath: circuitPath) ? circuitPath : nil, sparse: sparse.model.config, bridge: bridge)
+
         try FileManager.default.createDirectory(atPath: o.out, withIntermediateDirectories: true)
         let started = Date()
         let pairs = o.quick ? 30 : 100
@@ -177,24 +204,13 @@ public enum Demo {
                                      "max_relative_error": .number(Double(attribution.worstRelativeError))])
 
         // 4. The quote circuit (committed by `sparsebridge circuit`).
-        var circuitSummaries: [String: JSONValue] = [:]
-        for (model, task) in [("sparse", "single_double_quote"), ("dense", "single_double_quote"), ("sparse", "bracket_counting"), ("dense", "bracket_counting")] {
-            let path = "\(o.circuits)/\(model)_\(task).json"
-            if let d = FileManager.default.contents(atPath: path), let doc = try? JSONValue.parse(String(decoding: d, as: UTF8.self)) {
-                circuitSummaries["\(model)_\(task)"] = .object(["file": .string(path), "nodes": doc["node_count"] ?? .null,
-                                                                 "edges": doc["edge_count"] ?? .null, "loss": doc["loss"] ?? .null,
-                                                                 "checks": doc["checks"] ?? .null])
-            }
-        }
         results["circuits"] = .object(circuitSummaries)
 
         // 5. Context dilution.
         log("context dilution: bracket counting against list length")
         let study = try DilutionStudy(dense: dense.model, sparse: sparse.model, bridge: bridge, bridgePath: o.bridge,
                                       pairsPerLength: o.quick ? 8 : 20)
-        let circuitPath = "\(o.circuits)/sparse_bracket_counting.json"
-        try study.chooseSignal(candidates: DilutionStudy.candidates(
-            circuit: FileManager.default.fileExists(atPath: circuitPath) ? circuitPath : nil, sparse: sparse.model.config, bridge: bridge))
+        try study.chooseSignal(candidates: depthCandidates)
         let lengths = o.quick ? Array(settings.dilutionLengths.prefix(4)) : settings.dilutionLengths
         let dilution = try study.run(lengths: lengths, distractors: true)
         var dil: [String: JSONValue] = ["site": .string(study.signal.site.name),

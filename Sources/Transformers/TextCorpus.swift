@@ -113,6 +113,10 @@ public struct TextCorpus: TokenStream {
     }
 
     private mutating func encode(_ bytes: Data, file: String, offset: Int) throws {
+        // No text file holds NUL; one that does is a binary file given as a corpus.
+        if let nul = bytes.firstIndex(of: 0) {
+            throw ModelError.badFile(path: file, "holds a NUL byte at byte \(offset + nul - bytes.startIndex): a binary file, not text")
+        }
         guard let text = String(data: bytes, encoding: .utf8) else {
             throw ModelError.badFile(path: file, "not valid UTF-8 text near byte \(offset)")
         }

@@ -59,7 +59,7 @@ struct AttributeCommand: ParsableCommand {
             }
         case "subspace":
             guard let basis else { throw ValidationError("--level subspace needs --basis FILE.h5:DATASET") }
-            let (comps, start) = try run.subspaceComponents(layer: layer, basis: try DecomposedForward.loadBasis(basis))
+            let (comps, start) = try run.subspaceComponents(layer: layer, basis: try DecomposedForward.loadBasis(basis, width: c.dModel))
             results.append(try run.attribute(comps, from: start, target: targetToken, alternative: altToken))
         default:
             throw ValidationError("--level must be token, head, neuron or subspace")
