@@ -14,6 +14,8 @@ final class BatchWriter {
     private let free: [DispatchSemaphore]     // signalled when a set may be reused
     private let queue = DispatchQueue(label: "sparsebridge.capture-writer")
     private var current = 0
+    /// Whether `beginBatch` took the current set and no `submit` has handed it on yet.
+    private var holding = false
     private let lock = NSLock()
     private var failure: Error?
     private let config: ModelConfig
@@ -37,6 +39,7 @@ final class BatchWriter {
     /// Waits until the current staging set is free again.
     func beginBatch() throws {
         free[current].wait()
+        holding = true
         try rethrow()
     }
 
@@ -65,6 +68,7 @@ final class BatchWriter {
     /// Hands the current set to the writer thread and moves on to the other set.
     func submit(_ write: @escaping (StagingSet) throws -> Void) throws {
         let index = current, set = sets[index]
+        holding = false
         queue.async { [self] in
             do { try write(set) } catch {
                 lock.lock()
@@ -84,4 +88,8 @@ final class BatchWriter {
     }
 
     func waitForWrites() { queue.sync {} }
+
+    // libdispatch traps when a semaphore is freed below its initial value: a capture that
+    // stops between `beginBatch` and `submit` (an error) must give its set back first.
+    deinit { if holding { free[current].signal() } }
 }

@@ -45,11 +45,10 @@ public enum Capture {
         let output = try AtomicOutput(r.outPath, resumable: true)
         do {
             return try capture(loaded, modelSHA256: modelSHA256, corpus: &corpus, request: r, output: output)
-        } catch let error as HDF5Error where output.temporaryExists {
-            // An I/O failure (disk full, …): keep the partial file so that --resume can continue.
-            throw HDF5Error(path: error.path, message: error.message + "; the partial capture stays at \(output.temporaryPath) for --resume")
         } catch {
-            // Bad input in a fresh run: a resume would not help, so nothing is left behind.
+            // Neither bad input nor a failed write (disk full) leaves a file worth resuming: after a
+            // failed write HDF5's metadata never reached the disk, and a resume of it is refused.
+            // (A killed run's file is resumable: it is flushed after every batch.)
             // A failed resume keeps the file it was asked to continue.
             if !r.resume { output.discard() }
             throw error

@@ -37,7 +37,14 @@ public enum HDF5Library {
     static func lastError() -> String {
         var buffer = [CChar](repeating: 0, count: 600)
         sb_H5_error_message(&buffer, buffer.count)
-        return String(cString: buffer)
+        let text = String(cString: buffer)
+        // A failed system call's description spans lines (a time stamp, descriptors, buffer
+        // addresses); what the reader needs is the call and the system's reason.
+        if let r = text.range(of: "error message = '"), let end = text[r.upperBound...].firstIndex(of: "'") {
+            let call = text[..<r.lowerBound].split(separator: ":").prefix(2).joined(separator: ":")
+            return "\(call): \(text[r.upperBound..<end])"
+        }
+        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }
 

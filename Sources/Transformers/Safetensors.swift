@@ -135,7 +135,9 @@ public struct SafetensorsFile {
             throw e
         } catch {
             output.discard()
-            throw ModelError.badFile(path: path, "cannot write: \(error.localizedDescription)")
+            // The system's words for a full disk, as the HDF5 writers report it.
+            let full = (error as? CocoaError)?.code == .fileWriteOutOfSpace
+            throw ModelError.badFile(path: path, "cannot write: \(full ? String(cString: strerror(ENOSPC)) : error.localizedDescription)")
         }
     }
 }
