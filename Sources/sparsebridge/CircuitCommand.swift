@@ -15,7 +15,9 @@ struct CircuitCommand: ParsableCommand {
     @Option(name: .customLong("target-loss"), help: "Contrast loss the circuit must reach.") var targetLoss = 0.15
     @Option(help: "mean (corpus means) or zero.") var ablation = "mean"
     @Option(help: "Optimisation steps.") var steps = 300
-    @Option(help: "Prompt pairs for optimisation; as many more choose the size, and as many again are held out for the checks.") var pairs = 64
+    @Option(help: "Prompt pairs per optimisation step (fresh pairs every step).") var pairs = 32
+    @Option(name: .customLong("eval-pairs"), help: "Prompt pairs that choose the size; as many again are held out for the checks.") var evalPairs = 512
+    @Option(help: "Standard errors of margin: the circuit's loss on the sizing prompts plus this many standard errors must be within the target.") var confidence = 2.0
     @Option(help: "Fixed penalty per open node (default: adaptive, steering the masked loss to the target).") var penalty: Double?
     @Option(help: "Learning rate for the masks.") var lr: Float = 0.02
     @Option(help: "Seed.") var seed: UInt64 = 1
@@ -35,29 +37,37 @@ struct CircuitCommand: ParsableCommand {
         let values = kind == .mean ? try AblationValues.means(model: m, corpus: &corpus, sequences: 16, seqLen: min(256, m.config.nCtx))
                                    : AblationValues.zeros(m.config)
         var options = PruneOptions()
-        options.steps = steps; options.targetLoss = targetLoss; options.penalty = penalty; options.learningRate = lr; options.seed = seed
+        options.steps = steps; options.targetLoss = targetLoss; options.penalty = penalty; options.learningRate = lr; options.seed = seed; options.confidence = confidence
         let pruner = Pruner(model: m, ablation: values, options: options)
-        let train = t.pairs(count: pairs, seed: seed).flatMap(\.prompts)
-        let validation = t.pairs(count: pairs, seed: seed &+ 500).flatMap(\.prompts)
-        let heldout = t.pairs(count: pairs, seed: seed &+ 1000).flatMap(\.prompts)
+        guard pairs > 0, evalPairs > 0 else { throw ValidationError("--pairs and --eval-pairs must be positive") }
+        guard confidence >= 0 else { throw ValidationError("--confidence must not be negative") }
+        // Three disjoint streams of generated prompts: optimisation, sizing, checks.
+        let validation = t.pairs(count: evalPairs, seed: seed &+ 500).flatMap(\.prompts)
+        let heldout = t.pairs(count: evalPairs, seed: seed &+ 1000).flatMap(\.prompts)
+        let batch = { (step: Int) in t.pairs(count: pairs, seed: seed &* 1_000_003 &+ UInt64(step) &* 7919 &+ 2_000_000).flatMap(\.prompts) }
+        let fullSizing = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: validation)
+        guard pruner.meetsTarget(fullSizing) else {
+            throw ModelError.badInput("the full model's contrast loss on \(task) is \(fmt(fullSizing.loss)) ± \(fmt(fullSizing.standardError)) (standard error), not within --target-loss \(targetLoss) by --confidence \(confidence) standard errors: no circuit can reach it")
+        }
         let progress = ProgressLine("circuit", total: steps, unit: "steps")
-        try pruner.optimize(prompts: train) { step, loss, open in progress.update(step, extra: "loss \(fmt(loss)) open \(open)") }
+        try pruner.optimize(batches: batch) { step, loss, open in progress.update(step, extra: "loss \(fmt(loss)) open \(open)") }
         progress.finish()
         guard let (mask, loss) = try pruner.circuit(validation: validation) else {
-            let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: validation)
-            throw ModelError.badInput("the full model's contrast loss on \(task) is \(fmt(full.loss)), above --target-loss \(targetLoss): no circuit can reach it")
+            throw ModelError.badInput("no mask reached --target-loss \(targetLoss) on \(task)")
         }
         let alone = try pruner.evaluate(mask, prompts: heldout)
         let without = try pruner.evaluate(mask.inverted(), prompts: heldout)
         let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: heldout)
         let graph = CircuitGraph(model: m, mask: mask)
+        func score(_ s: (loss: Double, accuracy: Double, standardError: Double)) -> JSONValue {
+            .object(["loss": .number(s.loss), "accuracy": .number(s.accuracy), "loss_standard_error": .number(s.standardError)])
+        }
         let summary: [String: JSONValue] = [
-            "model": .string(model), "task": .string(task), "ablation": .string(ablation), "target_loss": .number(targetLoss),
+            "model": .string(model), "task": .string(task), "ablation": .string(ablation), "target_loss": .number(targetLoss), "confidence": .number(confidence),
             "loss": .number(loss), "total_nodes": .number(Double(pruner.nodeCount)),
             "checks": .object(["heldout_prompts": .number(Double(heldout.count)),
-                               "full_model": .object(["loss": .number(full.loss), "accuracy": .number(full.accuracy)]),
-                               "circuit_alone": .object(["loss": .number(alone.loss), "accuracy": .number(alone.accuracy)]),
-                               "circuit_ablated": .object(["loss": .number(without.loss), "accuracy": .number(without.accuracy)])])]
+                               "full_model": score(full), "circuit_alone": score(alone), "circuit_ablated": score(without),
+                               "circuit_alone_within_target": .bool(alone.loss <= targetLoss)])]
         let doc = graph.json(extra: summary)
         try Data((doc.jsonString + "\n").utf8).write(to: URL(fileURLWithPath: outFile.temporaryPath))
         try outFile.commit()
@@ -72,6 +82,7 @@ struct CircuitCommand: ParsableCommand {
         table.rows = [["full model", fmt(full.loss), fmt(full.accuracy, 3)], ["circuit alone", fmt(alone.loss), fmt(alone.accuracy, 3)],
                       ["circuit ablated", fmt(without.loss), fmt(without.accuracy, 3)]]
         print(table.render())
+        print("circuit alone on held-out prompts: " + (alone.loss <= targetLoss ? "within" : "NOT within") + " the target loss")
         var byLocation: [String: Int] = [:]
         for n in graph.nodes { byLocation[n.location.name, default: 0] += 1 }
         print("nodes by location: " + byLocation.keys.sorted().map { "\($0) \(byLocation[$0]!)" }.joined(separator: ", "))

@@ -1,4 +1,5 @@
 import Circuits
+import Foundation
 import Tasks
 import Tensors
 import Testing
@@ -71,6 +72,46 @@ struct CircuitsTests {
         #expect(found.k <= 3, "the circuit should be the planted path, found \(found.k) nodes")
         #expect(try pruner.evaluate(mask, prompts: ps).accuracy == 1)
         #expect(try pruner.evaluate(mask.inverted(), prompts: ps).accuracy <= 0.5)
+    }
+
+    @Test("the ranking puts the final hard mask first, and sizing keeps the confidence margin")
+    func rankingAndMargin() throws {
+        let model = try plantedModel()
+        var text = RepeatingText(text: "hello world, no a or b here".utf8.map { Int32($0) })
+        let means = try AblationValues.means(model: model, corpus: &text, sequences: 4, seqLen: 16)
+        var options = PruneOptions()
+        options.steps = 40
+        options.learningRate = 0.05
+        options.targetLoss = 0.3
+        let pruner = Pruner(model: model, ablation: means, options: options)
+        let ps = prompts()
+        // Fresh batches: each step sees a different half of the prompts.
+        try pruner.optimize(batches: { step in Array(ps[(step % 2) * 4..<(step % 2) * 4 + 4]) })
+        let hard = pruner.hardMask
+        #expect(pruner.topK(hard.openCount).open == hard.open)
+
+        // The standard error against an independent computation from the logits.
+        let score = try pruner.evaluate(hard, prompts: ps)
+        let hooks = hard.hooks(model.config, ablation: means)
+        var losses: [Double] = []
+        for p in ps {
+            let logits = try model.forward(tokens: p.tokens, batch: 1, seqLen: p.tokens.count, hooks: hooks).logits
+            let row = (p.tokens.count - 1) * model.config.vocab
+            let margin = Double(logits.data[row + Int(p.target)] - logits.data[row + Int(p.alternative)])
+            losses.append(log1p(exp(-margin)))
+        }
+        let mean = losses.reduce(0, +) / Double(losses.count)
+        let sd = (losses.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(losses.count - 1)).squareRoot()
+        #expect(abs(score.loss - mean) < 1e-9)
+        #expect(abs(score.standardError - sd / Double(losses.count).squareRoot()) < 1e-9)
+
+        // What the bisection picks with a margin keeps the margin.
+        guard let careful = try pruner.bisect(prompts: ps, confidence: 3) else {
+            Issue.record("no circuit reached the target loss")
+            return
+        }
+        let s = try pruner.evaluate(pruner.topK(careful.k), prompts: ps)
+        #expect(s.loss + 3 * s.standardError <= options.targetLoss)
     }
 
     @Test("closed nodes take the corpus mean, or zero", arguments: AblationKind.allCases)
