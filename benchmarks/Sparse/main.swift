@@ -1,7 +1,7 @@
 // Weight-sparse inference: the same model on BLAS (dense path) and on the sparse kernel
 // (sparse path). Prints one JSON line per measurement for benchmarks/run.sh.
 //
-//   sparsebridge-bench-sparse forward MODEL.h5 [--fraction F] [--save OUT.h5] [--threads N] [--iters K]
+//   sparsebridge-bench-sparse forward MODEL.h5 [--fraction F] [--save OUT.h5] [--threads N] [--iters K] [--path dense|sparse] [--no-products]
 //       forward tokens/s (batch 32 × 256) on both paths, and the time of the model's matrix
 //       products alone; --fraction first makes the model weight-sparse (the training
 //       projection: top-|w| per tensor, ≥ 4 per neuron), --save writes that model (for the peer)
@@ -41,13 +41,19 @@ func bestTime(_ iters: Int, _ body: () throws -> Void) rethrows -> Double {
     return best
 }
 
-/// Runs `body` once with every matrix on BLAS, once with the automatic choice.
+/// Runs `body` once with every matrix on BLAS, once with the automatic choice; `--path dense`
+/// or `--path sparse` runs just one (to profile it alone, e.g. under perf).
 func onBothPaths<T>(_ weights: TransformerWeights, _ body: (String) throws -> T) rethrows -> [(String, T)] {
-    weights.dropSparseKernels()
-    let dense = try body("dense")
-    weights.prepareSparseKernels()
-    let sparse = try body("sparse")
-    return [("dense", dense), ("sparse", sparse)]
+    var results: [(String, T)] = []
+    if option("--path") != "sparse" {
+        weights.dropSparseKernels()
+        results.append(("dense", try body("dense")))
+    }
+    if option("--path") != "dense" {
+        weights.prepareSparseKernels()
+        results.append(("sparse", try body("sparse")))
+    }
+    return results
 }
 
 func emit(_ fields: [String: Any]) {
@@ -75,6 +81,7 @@ func forward(_ path: String) throws {
         emit(["what": "sparse_forward", "model": label, "path": p, "threads": threads, "kept_fraction": kept,
               "tokens_per_s": Double(n) / seconds, "kernel": BLASRuntime.coreName])
     }
+    if args.contains("--no-products") { return }
     // The matrix products alone: each weight matrix times a random [N, in] input.
     let matrices = w.parameters.filter { TransformerWeights.isMatmulWeight($0.role) }.map(\.tensor)
     var x: [Int: Tensor] = [:], y: [Int: Tensor] = [:]
