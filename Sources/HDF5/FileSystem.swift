@@ -103,6 +103,14 @@ public final class AtomicOutput {
         return fileExists(temporaryPath, isDirectory: &isDir)
     }
 
+    /// Removes the file at `finalPath` under its lock, which also clears the temporaries and
+    /// lock file that writers killed while writing it left behind.
+    public static func remove(_ finalPath: String) throws {
+        let output = try AtomicOutput(finalPath)
+        unlink(finalPath)
+        output.discard()
+    }
+
     private func releaseLock() {
         if holdsLock { OutputLock.release(finalPath) }
         holdsLock = false
@@ -159,18 +167,22 @@ enum OutputLock {
                 return
             }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let busy = errno == EWOULDBLOCK
-                let reason = String(cString: strerror(errno))
+                if errno != EWOULDBLOCK {
+                    // A file system without locks (some FUSE mounts) still gets its outputs.
+                    let note = "note: cannot lock \(path) (\(String(cString: strerror(errno)))); a second writer to \(finalPath) would not be refused\n"
+                    FileHandle.standardError.write(Data(note.utf8))
+                    held.append(Held(lockPath: path, fd: fd, device: device, inode: inode, count: 1))
+                    return
+                }
                 var buffer = [UInt8](repeating: 0, count: 32)
                 let n = pread(fd, &buffer, buffer.count, 0)
                 close(fd)
-                guard busy else { throw HDF5Error(path: finalPath, message: "cannot lock \(path): \(reason)") }
                 let pid = Int(String(decoding: buffer.prefix(max(n, 0)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
                 throw HDF5Error(path: finalPath, message: "is being written by another sparsebridge process"
                                 + (pid.map { " (pid \($0))" } ?? "") + "; wait for it to finish or stop it")
             }
-            // The holder we waited on may have removed the file after we opened it; a lock on
-            // an unlinked file protects nothing, so lock whatever is at the path now.
+            // The previous holder may have removed the file between our open and flock; a lock
+            // on an unlinked file protects nothing, so lock whatever is at the path now.
             var now = stat()
             if stat(path, &now) != 0 || UInt64(now.st_dev) != device || UInt64(now.st_ino) != inode {
                 close(fd)

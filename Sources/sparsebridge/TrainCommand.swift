@@ -95,7 +95,7 @@ struct TrainCommand: ParsableCommand {
         ]
         provenance["task_accuracy"] = .object(tasks.mapValues { .number($0.accuracy) })
         try ModelFile.save(trainer.model, tokenizer: CharTokenizer(), provenance: .object(provenance), to: out)
-        try? FileManager.default.removeItem(atPath: checkpoint)
+        try? AtomicOutput.remove(checkpoint)
         reservation.discard()
         let params = trainer.model.weights.parameterCount, nonzero = trainer.model.weights.nonzeroCount
         print("wrote \(out): held-out \(fmt(held)) nats = \(fmt(held / log(2))) bits/char, \(nonzero)/\(params) nonzero, "

@@ -64,6 +64,16 @@ struct OutputLockTests {
         output.discard()
     }
 
+    @Test("removing an output clears what killed writers of it left")
+    func remove() throws {
+        let dir = TemporaryDirectory()
+        writeBytes([1], to: dir.file(".m.h5.checkpoint.h5"))
+        writeBytes([2], to: dir.file("..m.h5.checkpoint.h5.partial-99999999"))
+        writeBytes([], to: dir.file("..m.h5.checkpoint.h5.lock"))
+        try AtomicOutput.remove(dir.file(".m.h5.checkpoint.h5"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
     @Test("a folder output is built aside and replaces an older folder whole")
     func folder() throws {
         let dir = TemporaryDirectory()

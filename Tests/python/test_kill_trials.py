@@ -49,8 +49,9 @@ def test_a_second_writer_is_refused_and_the_first_finishes(tmp_path, cli):
     out, lock = tmp_path / "acts.h5", tmp_path / ".acts.h5.lock"
     first = subprocess.Popen([BIN, *map(str, args), "--out", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert wait_for(lambda: lock.exists() and lock.read_text().strip() == str(first.pid))
-    for second in (args, ["fit", "--dense", model, "--sparse", model, "--tokens", 2048]):
-        r = cli(*second, "--out", out, "--resume" if second is args else "--json", check=False)
+    # A resume of the same capture, and another command, into the busy output.
+    for second in (args + ["--resume"], ["fit", "--dense", model, "--sparse", model, "--tokens", 2048]):
+        r = cli(*second, "--out", out, check=False)
         assert r.code != 0, "the second writer must be refused"
         assert r.err.strip() == f"sparsebridge: error: {out}: is being written by another sparsebridge process " \
                                 f"(pid {first.pid}); wait for it to finish or stop it", r.err
