@@ -81,6 +81,14 @@ circuits: build
 		$(BIN) circuit --model models/$$m.h5 --task $$t --threads 1 --out circuits/$${m}_$$t.json --dot circuits/$${m}_$$t.dot || exit 1; \
 	done; done
 
+# Interruption and determinism at full length (docs/reliability.md; `make test` runs short versions).
+.PHONY: kill-trials determinism
+kill-trials: build venv
+	$(PY) scripts/kill_trials.py --bin $(BIN) --trials 20 --seed 1
+
+determinism: build venv
+	$(PY) scripts/determinism.py --bin $(BIN) --threads 1,2
+
 bench: build .venv-bench/.ready
 	bash benchmarks/run.sh
 

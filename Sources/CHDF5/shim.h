@@ -5,6 +5,10 @@
 #include <hdf5/serial/hdf5.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static inline hid_t sb_H5P_DEFAULT(void) { return H5P_DEFAULT; }
 static inline hid_t sb_H5S_ALL(void) { return H5S_ALL; }
@@ -52,4 +56,16 @@ static inline void sb_H5_error_message(char *out, size_t len) {
     if (text.top[0] == 0) snprintf(out, len, "unknown HDF5 error");
     else if (strcmp(text.top, text.deepest) == 0) snprintf(out, len, "%s", text.top);
     else snprintf(out, len, "%s: %s", text.top, text.deepest);
+}
+
+/// Swaps two paths in one step (Linux renameat2 with RENAME_EXCHANGE), so a finished run folder
+/// replaces an older one with no moment where neither is in place. -1 with errno set where the
+/// kernel or file system cannot (the caller then falls back to two renames).
+static inline int sb_rename_exchange(const char *a, const char *b) {
+#if defined(SYS_renameat2)
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
 }

@@ -109,14 +109,19 @@ public enum Demo {
         let depthCandidates = try DilutionStudy.candidates(
             circuit: FileManager.default.fileExists(atPath: circuitPath) ? circuitPath : nil, sparse: sparse.model.config, bridge: bridge)
 
-        try FileManager.default.createDirectory(atPath: o.out, withIntermediateDirectories: true)
+        // The run folder is built under a temporary name and swapped in whole when complete, so
+        // results.json and data.h5 under the final name always come from one finished run (a
+        // failure removes the temporary folder, when `folder` goes).
+        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: o.out).deletingLastPathComponent().path,
+                                                withIntermediateDirectories: true)
+        let folder = try AtomicOutput(o.out, folder: true)
+        let dir = folder.temporaryPath
         let started = Date()
         let pairs = o.quick ? 30 : 100
         var results: [String: JSONValue] = ["format": .string(format), "format_version": .number(Double(version)),
                                             "quick": .bool(o.quick), "dense": .string(o.dense), "sparse": .string(o.sparse),
                                             "bridge": .string(o.bridge)]
-        let dataOut = try AtomicOutput(o.out + "/data.h5")
-        let data = try H5File(create: dataOut.temporaryPath)
+        let data = try H5File(create: dir + "/data.h5")
         try data.setAttribute("format", format)
         try data.setAttribute("format_version", version)
 
@@ -236,10 +241,8 @@ public enum Demo {
         results["dilution"] = .object(dil)
         results["seconds"] = .number(Date().timeIntervalSince(started))
         data.closeFile()
-        try dataOut.commit()
-        let json = try AtomicOutput(o.out + "/results.json")
-        try Data((JSONValue.object(results).jsonString + "\n").utf8).write(to: URL(fileURLWithPath: json.temporaryPath))
-        try json.commit()
+        try Data((JSONValue.object(results).jsonString + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/results.json"))
+        try folder.commit()
         return .object(results)
     }
 

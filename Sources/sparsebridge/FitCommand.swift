@@ -38,7 +38,9 @@ struct FitCommand: ParsableCommand {
             guard let v = Double(ridge), v >= 0, v.isFinite else { throw ValidationError("--ridge must be 'auto' or a number ≥ 0") }
             ridgeChoice = .fixed(v)
         }
-        _ = try AtomicOutput(out)  // the output folder must exist before any work
+        // The output folder must exist before any work; the writing rank holds the output's lock
+        // from here on, so a second fit to the same file is refused now rather than at the end.
+        let reservation = group.rank == 0 ? try AtomicOutput(out) : nil
         let d = try ModelFile.load(dense), s = try ModelFile.load(sparse)
         try BridgeFitter.checkPair(dense: d.model.config, sparse: s.model.config)
         let points = sites == "all" ? HookPoint.bridgeSites(config: d.model.config)
@@ -91,6 +93,7 @@ struct FitCommand: ParsableCommand {
                             denseSHA256: try ModelFile.sha256(dense), sparseSHA256: try ModelFile.sha256(sparse),
                             provenance: .object(provenance), sites: solved)
         try bridge.save(to: out)
+        reservation?.discard()
         if json {
             printJSON(.object(["out": .string(out), "seconds": .number(Date().timeIntervalSince(started)),
                                "processes": .number(Double(group.size)), "allreduce_seconds": .number(sumSeconds),

@@ -26,15 +26,16 @@ struct TrainCommand: ParsableCommand {
         for t in r.evalTasks { _ = try TaskSuite.named(t) }
         let url = URL(fileURLWithPath: out)
         let checkpoint = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".checkpoint.h5").path
-        _ = try AtomicOutput(out)  // fails early if the output folder is missing
+        // Fails early if the output folder is missing, and holds the output's lock for the whole
+        // run: the checkpoint beside it is this run's alone.
+        let reservation = try AtomicOutput(out)
         let corpus = SyntheticCorpus(seed: r.corpusSeed), heldout = SyntheticCorpus(seed: r.corpusSeed &+ 1_000_000)
         let trainer: Trainer
-        if resume {
-            guard FileManager.default.fileExists(atPath: checkpoint) else {
-                throw TrainingError.badFile(path: checkpoint, "no checkpoint to resume from")
-            }
+        if resume && FileManager.default.fileExists(atPath: checkpoint) {
             trainer = try TrainingCheckpoint.resume(checkpoint, recipe: r, corpus: corpus, heldout: heldout)
         } else {
+            // As capture does: a run killed before its first checkpoint is simply run again.
+            if resume { FileHandle.standardError.write(Data("note: no checkpoint to resume at \(checkpoint); starting afresh\n".utf8)) }
             trainer = try Trainer(recipe: r, corpus: corpus, heldout: heldout)
         }
         let evalPairs = r.evalTasks.map { name in (name, try! TaskSuite.named(name).pairs(count: r.evalPairs, seed: 12_345)) }
@@ -94,7 +95,8 @@ struct TrainCommand: ParsableCommand {
         ]
         provenance["task_accuracy"] = .object(tasks.mapValues { .number($0.accuracy) })
         try ModelFile.save(trainer.model, tokenizer: CharTokenizer(), provenance: .object(provenance), to: out)
-        try? FileManager.default.removeItem(atPath: checkpoint)
+        try? AtomicOutput.remove(checkpoint)
+        reservation.discard()
         let params = trainer.model.weights.parameterCount, nonzero = trainer.model.weights.nonzeroCount
         print("wrote \(out): held-out \(fmt(held)) nats = \(fmt(held / log(2))) bits/char, \(nonzero)/\(params) nonzero, "
               + "\(fmt(Date().timeIntervalSince(started), 0)) s")
