@@ -99,7 +99,7 @@ def build_valid(b, d):
     v["trained"] = d / "trained.h5"
     b.ok("train", "--recipe", v["recipe"], "--out", v["trained"], "--threads", 1)
     v["circuit"] = d / "circuit.json"
-    b.ok("circuit", "--model", v["sparse"], "--task", "bracket_counting", "--steps", 2, "--pairs", 2,
+    b.ok("circuit", "--model", v["sparse"], "--task", "bracket_counting", "--steps", 2, "--pairs", 2, "--eval-pairs", 8,
          "--target-loss", 1000, "--out", v["circuit"], "--threads", 1)
     # A random model's circuit prunes every node; the dilution study needs attention writes,
     # so one is added in the layout `circuit` writes.
