@@ -50,7 +50,7 @@ struct SparseBridge: ParsableCommand {
     }
 
     static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("sparsebridge: error: \(Cluster.rankPrefix)\(message)\n".utf8))
+        FileHandle.standardError.write(Data("sparsebridge: error: \(Cluster.rankPrefix)\(oneLine(message))\n".utf8))
         if let group = Cluster.current { group.abort(code: 1) }
         Foundation.exit(1)
     }
