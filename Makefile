@@ -101,7 +101,7 @@ fuzz: fuzz-build
 	for t in $(FUZZ_TARGETS); do \
 		corpus=$$(mktemp -d); cp fuzz/corpus/$$t/* $$corpus/; \
 		ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no fuzz/.build/release/fuzz-$$t $$corpus \
-			-fork=1 -ignore_crashes=1 -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
+			-fork=1 -ignore_crashes=1 -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
 			-artifact_prefix=fuzz/crashes/$$t- > fuzz/crashes/$$t.log 2>&1; \
 		echo "fuzz-$$t: $$(grep -E '^#[0-9]+: cov' fuzz/crashes/$$t.log | tail -1)"; \
 		rm -rf $$corpus; \
@@ -110,8 +110,9 @@ fuzz: fuzz-build
 	if [ -n "$$found" ]; then echo "findings in fuzz/crashes/:"; echo "$$found"; exit 1; fi
 
 # The unit tests under AddressSanitizer, in their own build folder (not part of `make test`).
+# Leaks are checked too, less two in libraries (Tests/lsan.supp).
 sanitize: deps
-	swift test --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp swift test --sanitize=address --scratch-path .build-asan
 
 clean:
 	rm -rf .build .build-mpi .build-asan fuzz/.build $(VENV)
