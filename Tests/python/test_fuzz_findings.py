@@ -1,12 +1,17 @@
 """Regression tests for what fuzzing found (fuzz/, docs/reliability.md): each feeds the
 exact kind of input that crashed or misbehaved and expects one clean line of error."""
 import json
+import pathlib
+import subprocess
 
 import pytest
+
+from conftest import BIN
 
 from test_bad_input import assert_clean_failure
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+FINDINGS = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "fuzz"
 
 
 def write_model(tmp_path, cli, name="m"):
@@ -57,3 +62,23 @@ def test_damaged_object_headers_are_refused(tmp_path, cli, kind):
         r = cli(*command, bad, check=False)
         assert r.code == 1, (at, r.code, r.err)
         assert_clean_failure(r, bad.name)
+
+
+# fuzz-hdf5-files inputs that crash or hang inside libhdf5 1.10.8 (Debian 12) before any of
+# our checks runs, so no change of ours can make them clean errors: a damaged attribute
+# message in an original-format object header (no checksum there), and damaged global heap
+# collections, where variable-length strings live and which no HDF5 format checksums. Strict
+# xfail: when the installed libhdf5 refuses them cleanly, these tests fail and the marks go.
+@pytest.mark.xfail(strict=True, reason="libhdf5 1.10.8 crashes or hangs on these files (docs/reliability.md)")
+@pytest.mark.parametrize("name", ["libhdf5-attribute-message.h5", "libhdf5-global-heap-overflow.h5",
+                                  "libhdf5-global-heap-hang.h5"])
+def test_library_findings_give_a_clean_error(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes((FINDINGS / name).read_bytes())
+    try:
+        proc = subprocess.run([BIN, "info", str(path)], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name}: no answer in 15 s")
+    assert proc.returncode == 1, f"{name}: exit status {proc.returncode}"
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0], proc.stderr
