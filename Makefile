@@ -15,7 +15,7 @@ BIN := .build/release/sparsebridge
 OPENBLAS_CORETYPE ?= $(shell if grep -qw avx512bw /proc/cpuinfo; then echo SkylakeX; elif grep -qw avx2 /proc/cpuinfo; then echo Haswell; fi)
 export OPENBLAS_CORETYPE
 
-.PHONY: demo test test-mpi build build-mpi deps deps-mpi venv bench clean models bridges circuits
+.PHONY: demo test test-mpi build build-mpi deps deps-mpi venv bench clean models bridges circuits fuzz fuzz-build sanitize
 
 # $(call apt_install,PACKAGES): installs whichever of PACKAGES are missing.
 define apt_install
@@ -95,5 +95,35 @@ determinism: build venv
 bench: build .venv-bench/.ready
 	bash benchmarks/run.sh
 
+# libFuzzer targets (fuzz/Package.swift) with AddressSanitizer, each run for FUZZ_SECONDS on
+# a copy of its committed seeds; findings are written to fuzz/crashes/ (docs/reliability.md).
+# lld links them: gold fails on the fuzzer runtime's and SwiftPM's two `main`s.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= safetensors hdf5-files json tokenizer torch
+FUZZ_FLAGS := -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+
+fuzz-build: deps
+	cd fuzz && swift build $(FUZZ_FLAGS)
+
+# Fork mode with -ignore_crashes: a finding is saved and fuzzing goes on, so one run lists
+# every distinct crash. Swift's runtime keeps caches that LeakSanitizer reports: leaks off.
+fuzz: fuzz-build
+	@mkdir -p fuzz/crashes; \
+	for t in $(FUZZ_TARGETS); do \
+		corpus=$$(mktemp -d); cp fuzz/corpus/$$t/* $$corpus/; \
+		ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no fuzz/.build/release/fuzz-$$t $$corpus \
+			-fork=1 -ignore_crashes=1 -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
+			-artifact_prefix=fuzz/crashes/$$t- > fuzz/crashes/$$t.log 2>&1; \
+		echo "fuzz-$$t: $$(grep -E '^#[0-9]+: cov' fuzz/crashes/$$t.log | tail -1)"; \
+		rm -rf $$corpus; \
+	done; \
+	found=$$(ls fuzz/crashes | grep -E -- '-(crash|oom|timeout|leak)-' || true); \
+	if [ -n "$$found" ]; then echo "findings in fuzz/crashes/:"; echo "$$found"; exit 1; fi
+
+# The unit tests under AddressSanitizer, in their own build folder (not part of `make test`).
+# Leaks are checked too, less two in libraries (Tests/lsan.supp).
+sanitize: deps
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp swift test --sanitize=address --scratch-path .build-asan
+
 clean:
-	rm -rf .build .build-mpi $(VENV)
+	rm -rf .build .build-mpi .build-asan fuzz/.build $(VENV)

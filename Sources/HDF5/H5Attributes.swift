@@ -89,6 +89,7 @@ extension H5Object {
         defer { H5Sclose(space) }
         let n = Int(H5Sget_simple_extent_npoints(space))
         let isScalar = H5Sget_simple_extent_type(space) == H5S_SCALAR
+        guard n >= 0, !isScalar || n == 1 else { throw fail("attribute \(key) on \(name) has a damaged dataspace") }
 
         if H5Tget_class(type) == H5T_STRING {
             guard n == 1 else { throw fail("attribute \(key) on \(name) is an array of strings") }

@@ -136,6 +136,13 @@ public final class H5File: H5Group {
         HDF5Library.prepareThread()
         let fapl = H5File.accessList()
         defer { H5Pclose(fapl) }
+        // The 1.8 format checksums the superblock and every object header, and HDF5 verifies
+        // them on read: a damaged header is refused with an error. The original format has no
+        // checksums, and libhdf5 1.10 reads some damaged headers out of bounds and crashes
+        // (found by fuzzing, docs/reliability.md). Not the 1.10 superblock: it marks the file
+        // open for writing, and a writer killed mid-run would leave it unopenable for --resume.
+        // 1.10 objects (virtual datasets) are still allowed.
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V110)
         let fid = try check(H5Fcreate(path, sb_H5F_ACC_TRUNC(), sb_H5P_DEFAULT(), fapl), "cannot create", path: path)
         super.init(id: fid, filePath: path, name: "/")
     }

@@ -142,6 +142,11 @@ public struct Recipe: Codable, Equatable, Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TrainingError.badFile(path: path, "cannot read recipe file")
         }
+        return try decode(data, source: path)
+    }
+
+    /// Decodes and validates a recipe's JSON bytes; `source` names them in errors.
+    public static func decode(_ data: Data, source path: String) throws -> Recipe {
         do {
             let r = try JSONDecoder().decode(Recipe.self, from: data)
             try r.validate()

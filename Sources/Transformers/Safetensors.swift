@@ -25,7 +25,6 @@ public struct SafetensorsFile {
     static let elementSizes = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1]
 
     public init(path: String) throws {
-        self.path = path
         func bad(_ m: String) -> ModelError { .badFile(path: path, m) }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw bad("no such file") }
@@ -33,6 +32,15 @@ public struct SafetensorsFile {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
             throw bad("cannot read file")
         }
+        try self.init(data: data, path: path)
+    }
+
+    /// Parses a safetensors file's bytes; `path` names it in errors. Also the fuzzing entry point.
+    public init(data: Data, path: String) throws {
+        self.path = path
+        func bad(_ m: String) -> ModelError { .badFile(path: path, m) }
+        // Offsets below count from 0; a slice of a larger Data would not.
+        let data = data.startIndex == 0 ? data : Data(data)
         self.data = data
         guard data.count >= 8 else { throw bad("too short for a safetensors header (\(data.count) bytes)") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }

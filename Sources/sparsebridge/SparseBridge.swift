@@ -50,7 +50,7 @@ struct SparseBridge: ParsableCommand {
     }
 
     static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("sparsebridge: error: \(Cluster.rankPrefix)\(message)\n".utf8))
+        FileHandle.standardError.write(Data("sparsebridge: error: \(Cluster.rankPrefix)\(oneLine(message))\n".utf8))
         if let group = Cluster.current, group.size > 1 { group.abort(code: 1) }
         // Not exit(): HDF5's exit handler closes whatever is still open and crashes on a file
         // whose close already failed (a full disk). Writers close or discard their files as the
