@@ -153,7 +153,12 @@ public final class H5File: H5Group {
         // open for writing, and a writer killed mid-run would leave it unopenable for --resume.
         // 1.10 objects (virtual datasets) are still allowed.
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V110)
-        let fid = try check(H5Fcreate(path, sb_H5F_ACC_TRUNC(), sb_H5P_DEFAULT(), fapl), "cannot create", path: path)
+        // The 1.8 format's object headers have room for time stamps: none for the root group
+        // either (groups and datasets are made without), so the same run writes the same bytes.
+        let fcpl = H5Pcreate(sb_H5P_FILE_CREATE())
+        defer { H5Pclose(fcpl) }
+        H5Pset_obj_track_times(fcpl, false)
+        let fid = try check(H5Fcreate(path, sb_H5F_ACC_TRUNC(), fcpl, fapl), "cannot create", path: path)
         super.init(id: fid, filePath: path, name: "/")
     }
 
