@@ -114,10 +114,6 @@ public class H5Group: H5Object {
 public final class H5File: H5Group {
     public enum Mode { case readOnly, readWrite }
 
-    /// How long a forked child may read a file's metadata before the file counts as damaged
-    /// (sb_H5_probe_file in the shim: libhdf5 crashes or loops on some damaged files).
-    static let probeMilliseconds: Int32 = 10_000
-
     /// Opens an existing file. A missing, non-HDF5 or damaged file throws an error naming the path.
     public init(open path: String, mode: Mode = .readOnly) throws {
         HDF5Library.prepareThread()
@@ -127,12 +123,6 @@ public final class H5File: H5Group {
         if H5Fis_hdf5(path) <= 0 {
             _ = HDF5Library.lastError()
             throw HDF5Error(path: path, message: "not an HDF5 file")
-        }
-        var signal: Int32 = 0
-        switch sb_H5_probe_file(path, H5File.probeMilliseconds, &signal) {
-        case 1: throw HDF5Error(path: path, message: "damaged file: the HDF5 library crashed reading its metadata (signal \(signal))")
-        case 2: throw HDF5Error(path: path, message: "damaged file: the HDF5 library was still reading its metadata after \(H5File.probeMilliseconds / 1000) s")
-        default: break
         }
         let fapl = H5File.accessList()
         defer { H5Pclose(fapl) }
