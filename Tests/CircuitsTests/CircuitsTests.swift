@@ -49,16 +49,21 @@ struct CircuitsTests {
         }
     }
 
-    @Test("pruning finds the planted one-path solution")
-    func findsPlantedPath() throws {
+    /// The planted model and a pruner on it, ablating to means over text without A or B.
+    func plantedPruner(steps: Int, targetLoss: Double) throws -> (Transformer, Pruner) {
         let model = try plantedModel()
         var text = RepeatingText(text: "hello world, no a or b here".utf8.map { Int32($0) })
         let means = try AblationValues.means(model: model, corpus: &text, sequences: 4, seqLen: 16)
         var options = PruneOptions()
-        options.steps = 150
+        options.steps = steps
         options.learningRate = 0.05
-        options.targetLoss = 0.05
-        let pruner = Pruner(model: model, ablation: means, options: options)
+        options.targetLoss = targetLoss
+        return (model, Pruner(model: model, ablation: means, options: options))
+    }
+
+    @Test("pruning finds the planted one-path solution")
+    func findsPlantedPath() throws {
+        let (model, pruner) = try plantedPruner(steps: 150, targetLoss: 0.05)
         let ps = prompts()
         #expect(try pruner.evaluate(NodeMask.all(model.config, open: true), prompts: ps).accuracy == 1)
         try pruner.optimize(prompts: ps)
@@ -76,14 +81,8 @@ struct CircuitsTests {
 
     @Test("the ranking puts the final hard mask first, and sizing keeps the confidence margin")
     func rankingAndMargin() throws {
-        let model = try plantedModel()
-        var text = RepeatingText(text: "hello world, no a or b here".utf8.map { Int32($0) })
-        let means = try AblationValues.means(model: model, corpus: &text, sequences: 4, seqLen: 16)
-        var options = PruneOptions()
-        options.steps = 40
-        options.learningRate = 0.05
-        options.targetLoss = 0.3
-        let pruner = Pruner(model: model, ablation: means, options: options)
+        let (model, pruner) = try plantedPruner(steps: 40, targetLoss: 0.3)
+        let means = pruner.ablation
         let ps = prompts()
         // Fresh batches: each step sees a different half of the prompts.
         try pruner.optimize(batches: { step in Array(ps[(step % 2) * 4..<(step % 2) * 4 + 4]) })
@@ -111,7 +110,7 @@ struct CircuitsTests {
             return
         }
         let s = try pruner.evaluate(pruner.topK(careful.k), prompts: ps)
-        #expect(s.loss + 3 * s.standardError <= options.targetLoss)
+        #expect(s.loss + 3 * s.standardError <= pruner.options.targetLoss)
     }
 
     @Test("closed nodes take the corpus mean, or zero", arguments: AblationKind.allCases)
