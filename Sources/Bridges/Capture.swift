@@ -55,6 +55,13 @@ public enum Capture {
         }
     }
 
+    /// The resume point recorded in a partial file; 0 when it has none or cannot be read.
+    static func rowsComplete(_ path: String) -> Int {
+        guard let file = try? H5File(open: path) else { return 0 }
+        defer { file.closeFile() }
+        return (try? file.intAttribute("rows_complete")) ?? 0
+    }
+
     static func capture(_ loaded: LoadedModel, modelSHA256: String, corpus: inout some TokenStream,
                         request r: CaptureRequest, output: AtomicOutput) throws -> CaptureSummary {
         let model = loaded.model, c = model.config
@@ -70,6 +77,11 @@ public enum Capture {
         // Open the partial file to resume, or start a new one.
         var done = 0
         let file: H5File
+        if r.resume && output.temporaryExists && rowsComplete(output.temporaryPath) == 0 {
+            // Killed before its first batch reached the disk: nothing to keep, and continuing
+            // that file would not give the bytes of an uninterrupted run.
+            unlink(output.temporaryPath)
+        }
         if r.resume && output.temporaryExists {
             file = try H5File(open: output.temporaryPath, mode: .readWrite)
             try ModelFile.checkFormat(file, expected: ActivationFormat.format, version: ActivationFormat.version, what: "activation")

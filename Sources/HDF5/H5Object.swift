@@ -124,6 +124,7 @@ public final class H5File: H5Group {
             _ = HDF5Library.lastError()
             throw HDF5Error(path: path, message: "not an HDF5 file")
         }
+        try MetadataProbe.check(path)
         let fapl = H5File.accessList()
         defer { H5Pclose(fapl) }
         let flags = mode == .readOnly ? sb_H5F_ACC_RDONLY() : sb_H5F_ACC_RDWR()

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import HDF5
 import Tensors
 
 @main
@@ -14,7 +15,7 @@ struct SparseBridge: ParsableCommand {
         commandName: "sparsebridge",
         abstract: "Bridges between a dense transformer and a weight-sparse one, for interpretability research.",
         subcommands: [InitCommand.self, InfoCommand.self, RunCommand.self, CaptureCommand.self,
-                      ConvertCommand.self, ExportCommand.self, TokenizeCommand.self, GradCommand.self, TasksCommand.self, TrainCommand.self, FitCommand.self, SpliceCommand.self, AttributeCommand.self, SteerCommand.self, FaithfulnessCommand.self, CircuitCommand.self, DilutionCommand.self, DemoCommand.self])
+                      ConvertCommand.self, ExportCommand.self, TokenizeCommand.self, GradCommand.self, TasksCommand.self, TrainCommand.self, FitCommand.self, SpliceCommand.self, AttributeCommand.self, SteerCommand.self, FaithfulnessCommand.self, CircuitCommand.self, DilutionCommand.self, DemoCommand.self, ProbeCommand.self])
 
     @Flag(name: .long, help: "Print the version and the BLAS kernel in use.")
     var version = false
@@ -31,6 +32,9 @@ struct SparseBridge: ParsableCommand {
     static func main() {
         // Before anything else: OpenBLAS must be loaded with a kernel that suits this CPU.
         BLASRuntime.ensureCoreType()
+        // Every HDF5 file is read first by a process of its own: libhdf5 crashes or hangs on
+        // some damaged files, and then that process dies, not this one (MetadataProbe).
+        MetadataProbe.command = [executablePath, "probe-hdf5"]
         do {
             var command = try parseAsRoot()
             // Any other command started as several processes would run whole in each of them.
@@ -47,6 +51,11 @@ struct SparseBridge: ParsableCommand {
             if let group = Cluster.current, group.size > 1 { fail(message(for: error)) }
             exit(withError: error)
         }
+    }
+
+    /// This program's own file, for starting it again as a probe.
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
     static func fail(_ message: String) -> Never {

@@ -54,3 +54,32 @@ def test_killed_capture_resumes_to_the_same_file(tmp_path, cli):
     assert data_a.keys() == data_b.keys()
     for k in data_a:
         assert np.array_equal(data_a[k], data_b[k]), k
+
+
+def test_a_partial_file_with_no_complete_batch_starts_afresh(tmp_path, cli):
+    # A run killed before its first batch reached the disk leaves a partial file with
+    # rows_complete 0, or one HDF5 cannot open (killed while creating it). Continuing it kept
+    # its layout, and the result differed from an uninterrupted run in its bytes (found by
+    # scripts/kill_trials.py); such a file is replaced, and --resume gives the same bytes.
+    _, model = make_model(tmp_path, cli, "m", CFG)
+    args = ["capture", "--model", model, "--sites", "resid", "--corpus", "synthetic", "--tokens", 64 * 40,
+            "--batch", 4, "--threads", 1]
+    reference = tmp_path / "ref.h5"
+    cli(*args, "--out", reference)
+    out, partial = tmp_path / "a.h5", tmp_path / ".a.h5.partial"
+    with h5py.File(reference, "r") as f:
+        header = {k: f.attrs[k] for k in f.attrs}
+    for made in ("header only", "truncated"):
+        if made == "header only":
+            with h5py.File(partial, "w") as f:
+                for k, v in header.items():
+                    f.attrs[k] = v
+                f.attrs["rows_complete"] = 0
+                f.create_dataset("tokens", shape=(8, 64), maxshape=(None, 64), dtype="i4")
+        else:
+            partial.write_bytes(reference.read_bytes()[:300])
+        out.unlink(missing_ok=True)
+        r = cli(*args, "--out", out, "--resume")
+        assert "nothing to resume" in r.err, (made, r.err)
+        assert not partial.exists()
+        assert out.read_bytes() == reference.read_bytes(), made
