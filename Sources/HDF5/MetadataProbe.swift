@@ -31,6 +31,11 @@ public enum MetadataProbe {
         sb_H5_read_all_metadata(path)
     }
 
+    /// "10", "0.3": a timeout as people write it.
+    static func seconds(_ milliseconds: Int32) -> String {
+        milliseconds % 1000 == 0 ? "\(milliseconds / 1000)" : "\(Double(milliseconds) / 1000)"
+    }
+
     /// Files already probed in this process, by identity and state: a command that opens
     /// the same model several times pays for one probe.
     private struct Identity: Hashable { var device, inode, size, seconds, nanoseconds: Int }
@@ -39,7 +44,8 @@ public enum MetadataProbe {
 
     /// Throws an error naming the file if the probe process crashed or hung on it; returns
     /// when the probe is off, survived the file, or could not be started.
-    static func check(_ path: String) throws {
+    static func check(_ path: String, command: [String]? = MetadataProbe.command,
+                      timeoutMilliseconds: Int32 = MetadataProbe.timeoutMilliseconds) throws {
         guard let command, !command.isEmpty else { return }
         var info = stat()
         guard stat(path, &info) == 0 else { return }  // the real open reports a missing file
@@ -57,7 +63,7 @@ public enum MetadataProbe {
         case 1:
             throw HDF5Error(path: path, message: "damaged file: the HDF5 library crashed reading its metadata (signal \(signal))")
         case 2:
-            throw HDF5Error(path: path, message: "damaged file: the HDF5 library was still reading its metadata after \(timeoutMilliseconds / 1000) s")
+            throw HDF5Error(path: path, message: "damaged file: the HDF5 library was still reading its metadata after \(seconds(timeoutMilliseconds)) s")
         case 0:
             lock.withLock { _ = survived.insert(identity) }
         default:
