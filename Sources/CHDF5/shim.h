@@ -134,6 +134,12 @@ static inline int sb_run_probe(char *const argv[], int timeout_ms, int *signal_n
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // Nothing else of ours goes with it: a child holding a copy of an open HDF5 file keeps that
+    // file's lock, and another open of the file in this process fails while it runs.
+    extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *, int);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
     extern char **environ;
     pid_t child;
     int failed = posix_spawn(&child, argv[0], &actions, NULL, argv, environ);

@@ -43,8 +43,9 @@ public enum MetadataProbe {
     private static let lock = NSLock()
 
     /// Throws an error naming the file if the probe process crashed or hung on it; returns
-    /// when the probe is off, survived the file, or could not be started.
-    static func check(_ path: String, command: [String]? = MetadataProbe.command,
+    /// when the probe is off, survived the file, or could not be started. `H5File(open:)`
+    /// calls it with the settings above.
+    public static func check(_ path: String, command: [String]? = MetadataProbe.command,
                       timeoutMilliseconds: Int32 = MetadataProbe.timeoutMilliseconds) throws {
         guard let command, !command.isEmpty else { return }
         var info = stat()

@@ -4,8 +4,9 @@
 // the CLI's real probe on the fuzzed files is tested in Tests/python/test_fuzz_findings.py.
 
 import Foundation
+import Glibc
 import Testing
-@testable import HDF5
+import HDF5
 
 @Suite("Metadata probe")
 struct MetadataProbeTests {
@@ -53,6 +54,18 @@ struct MetadataProbeTests {
         try MetadataProbe.check(try smallFile(dir, "b.h5"), command: ["/bin/false"])
         try MetadataProbe.check(try smallFile(dir, "c.h5"), command: [dir.file("no-such-program")])
         try MetadataProbe.check(try smallFile(dir, "d.h5"), command: nil)
+    }
+
+    @Test("the probe inherits no descriptor but the standard three")
+    func closesDescriptors() throws {
+        let dir = TemporaryDirectory()
+        let path = try smallFile(dir, "g.h5")
+        // A descriptor without close-on-exec, as libhdf5 opens its files: were the probe to keep
+        // a copy, it would keep that file's lock too.
+        let fd = open(path, O_RDONLY)
+        #expect(fd > 2)
+        defer { close(fd) }
+        try MetadataProbe.check(path, command: ["/bin/sh", "-c", "[ -e /proc/self/fd/\(fd) ] && kill -SEGV $$; exit 0"])
     }
 
     @Test("a file that passed is not probed again until it changes")
