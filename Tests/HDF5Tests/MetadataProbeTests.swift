@@ -23,7 +23,6 @@ struct MetadataProbeTests {
     func crash() throws {
         let dir = TemporaryDirectory()
         let path = try smallFile(dir, "crash.h5")
-        defer { withExtendedLifetime(dir) {} }
         #expect {
             try MetadataProbe.check(path, command: ["/bin/sh", "-c", "kill -SEGV $$"])
         } throws: { error in
@@ -36,7 +35,6 @@ struct MetadataProbeTests {
     func hang() throws {
         let dir = TemporaryDirectory()
         let path = try smallFile(dir, "hang.h5")
-        defer { withExtendedLifetime(dir) {} }
         let started = Date()
         #expect {
             try MetadataProbe.check(path, command: ["/bin/sh", "-c", "exec sleep 30"], timeoutMilliseconds: 300)
@@ -88,7 +86,6 @@ struct MetadataProbeTests {
     func readsHealthyFile() throws {
         let dir = TemporaryDirectory()
         let path = try smallFile(dir, "f.h5")
-        defer { withExtendedLifetime(dir) {} }
         MetadataProbe.readAllMetadata(path)
         let file = try H5File(open: path)
         #expect(try file.stringAttribute("format") == "test")
