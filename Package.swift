@@ -6,7 +6,10 @@ let package = Package(
     name: "SparseBridge",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "SparseBridge", targets: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Cluster", "Bridges", "DePass", "Steering", "Circuits", "Reports"]),
+        .library(name: "SparseBridge", targets: [
+            "Support", "Tensors", "HDF5", "Text", "Model", "Checkpoints", "Training", "Tasks", "Cluster", "Bridges", "DePass",
+            "Steering", "Circuits", "Reports",
+        ]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
     ],
     // `swift build --traits MPI` adds Open MPI (capture and fitting across processes and
@@ -27,44 +30,56 @@ let package = Package(
 
         // Vectorised elementwise kernels (C, one clone per x86 feature level).
         .target(name: "CKernels"),
-        .target(name: "Tensors", dependencies: ["CLinAlg", "CKernels"]),
-        .target(name: "HDF5", dependencies: ["CHDF5"]),
-        .target(name: "Transformers", dependencies: ["Tensors", "HDF5"]),
-        .target(name: "Training", dependencies: ["Tensors", "HDF5", "Transformers"]),
-        .target(name: "Tasks", dependencies: ["Tensors", "Transformers"]),
+        // What every floor may use: JSON values, SHA-256, atomic outputs, error and progress lines.
+        .target(name: "Support"),
+        .target(name: "Tensors", dependencies: ["Support", "CLinAlg", "CKernels"]),
+        .target(name: "HDF5", dependencies: ["Support", "CHDF5"]),
+        .target(name: "Text", dependencies: ["Support", "Tensors"]),
+        .target(name: "Model", dependencies: ["Support", "Tensors", "HDF5", "Text"]),
+        .target(name: "Checkpoints", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model"]),
+        .target(name: "Training", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model"]),
+        .target(name: "Tasks", dependencies: ["Tensors", "Text", "Model"]),
         // The processes of a job: one by default, MPI_COMM_WORLD with the MPI trait.
         .target(name: "Cluster", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
-        .target(name: "Bridges", dependencies: ["Tensors", "HDF5", "Transformers", "Training", "Tasks", "Cluster"]),
-        .target(name: "DePass", dependencies: ["Tensors", "HDF5", "Transformers"]),
-        .target(name: "Circuits", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges"]),
-        .target(name: "Reports", dependencies: ["Tensors", "HDF5", "Transformers", "Tasks", "Bridges", "DePass", "Steering", "Circuits"]),
-        .target(name: "Steering", dependencies: ["Tensors", "Transformers", "Training", "Tasks", "Bridges", "DePass"]),
+        .target(name: "Bridges", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model", "Training", "Tasks", "Cluster"]),
+        .target(name: "DePass", dependencies: ["Support", "Tensors", "HDF5", "Model"]),
+        .target(name: "Circuits", dependencies: ["Support", "Tensors", "Text", "Model", "Training", "Tasks", "Bridges"]),
+        .target(name: "Reports", dependencies: [
+            "Support", "Tensors", "HDF5", "Text", "Model", "Checkpoints", "Tasks", "Bridges", "DePass", "Steering", "Circuits",
+        ]),
+        .target(name: "Steering", dependencies: ["Support", "Tensors", "Text", "Model", "Training", "Tasks", "Bridges", "DePass"]),
         .executableTarget(name: "sparsebridge", dependencies: [
-            "Tensors", "HDF5", "Transformers", "Training", "Tasks", "Bridges", "DePass", "Steering", "Circuits", "Reports", "Cluster",
+            "Support", "Tensors", "HDF5", "Text", "Model", "Checkpoints", "Training", "Tasks", "Bridges", "DePass", "Steering",
+            "Circuits", "Reports", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Benchmark programs (benchmarks/run.sh runs them beside the PyTorch peers).
-        .executableTarget(name: "sparsebridge-bench-forward", dependencies: ["Tensors", "Transformers", "Bridges"],
+        .executableTarget(name: "sparsebridge-bench-forward", dependencies: ["Tensors", "Model", "Checkpoints", "Bridges"],
                           path: "benchmarks/Forward"),
-        .executableTarget(name: "sparsebridge-bench-train", dependencies: ["Tensors", "Transformers", "Training", "Tasks"],
+        .executableTarget(name: "sparsebridge-bench-train", dependencies: ["Tensors", "Text", "Model", "Training", "Tasks"],
                           path: "benchmarks/Train"),
-        .executableTarget(name: "sparsebridge-bench-sparse", dependencies: ["Tensors", "Transformers", "Training", "DePass"],
+        .executableTarget(name: "sparsebridge-bench-sparse", dependencies: ["Tensors", "Model", "Checkpoints", "Training", "DePass"],
                           path: "benchmarks/Sparse"),
         .executableTarget(name: "sparsebridge-bench-fit", dependencies: ["Tensors", "HDF5", "Bridges"],
                           path: "benchmarks/Fit"),
 
         // File helpers the test targets share (not a product).
         .target(name: "TestHelpers", path: "Tests/TestHelpers"),
+        // Small random models and files the Model, Checkpoints and Text tests share (not a product).
+        .target(name: "ModelFixtures", dependencies: ["TestHelpers", "Support", "Tensors", "Text", "Model"], path: "Tests/ModelFixtures"),
+        .testTarget(name: "SupportTests", dependencies: ["TestHelpers", "Support"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "HDF5Tests", dependencies: ["TestHelpers", "HDF5"]),
-        .testTarget(name: "TransformersTests", dependencies: ["TestHelpers", "Transformers"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Tasks"]),
-        .testTarget(name: "TasksTests", dependencies: ["Tasks"]),
-        .testTarget(name: "BridgesTests", dependencies: ["TestHelpers", "Bridges", "Cluster"]),
-        .testTarget(name: "CircuitsTests", dependencies: ["Circuits", "Tasks"]),
-        .testTarget(name: "DePassTests", dependencies: ["DePass"]),
-        .testTarget(name: "SteeringTests", dependencies: ["Steering", "DePass", "Bridges", "Tasks"]),
+        .testTarget(name: "TextTests", dependencies: ["ModelFixtures", "Text", "Model", "Checkpoints"]),
+        .testTarget(name: "ModelTests", dependencies: ["ModelFixtures", "Model"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["ModelFixtures", "Model", "Checkpoints"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Tasks", "Support", "Text", "Model"]),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Support", "Text", "Model"]),
+        .testTarget(name: "BridgesTests", dependencies: ["TestHelpers", "Bridges", "Cluster", "Support", "Text", "Model"]),
+        .testTarget(name: "CircuitsTests", dependencies: ["Circuits", "Tasks", "Support", "Text", "Model"]),
+        .testTarget(name: "DePassTests", dependencies: ["DePass", "Support", "Text", "Model"]),
+        .testTarget(name: "SteeringTests", dependencies: ["Steering", "DePass", "Bridges", "Tasks", "Support", "Text", "Model"]),
     ],
     swiftLanguageModes: [.v5]
 )

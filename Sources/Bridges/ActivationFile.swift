@@ -6,7 +6,8 @@
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Model
+import Support
 
 public enum ActivationFormat {
     public static let format = "sparsebridge.activations"

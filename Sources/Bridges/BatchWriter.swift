@@ -6,7 +6,7 @@
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Model
 
 final class BatchWriter {
     typealias StagingSet = [HookPoint: Tensor]

@@ -8,7 +8,8 @@
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Model
+import Support
 
 public struct BridgeMap {
     public let weight: Tensor        // [d_in, d_out]

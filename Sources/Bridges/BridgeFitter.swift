@@ -10,7 +10,9 @@ import Cluster
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Model
+import Support
+import Text
 
 public struct FitOptions: Sendable {
     public var sites: [HookPoint]

@@ -7,7 +7,9 @@
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Model
+import Support
+import Text
 
 public struct CaptureRequest {
     public var sites: [HookPoint]

@@ -8,7 +8,9 @@ import Cluster
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Model
+import Support
+import Text
 
 /// Where one shard sits in a sharded capture.
 public struct CaptureShard: Sendable {

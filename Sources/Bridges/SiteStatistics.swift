@@ -4,7 +4,7 @@
 // merge by addition.
 
 import Tensors
-import Transformers
+import Model
 
 public struct SiteStatistics: Sendable {
     public let dDense: Int

@@ -12,7 +12,8 @@ import Foundation
 import Tasks
 import Tensors
 import Training
-import Transformers
+import Model
+import Text
 
 public struct SpliceResult: Sendable {
     public let site: String

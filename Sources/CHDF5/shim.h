@@ -58,18 +58,6 @@ static inline void sb_H5_error_message(char *out, size_t len) {
     else snprintf(out, len, "%s: %s", text.top, text.deepest);
 }
 
-/// Swaps two paths in one step (Linux renameat2 with RENAME_EXCHANGE), so a finished run folder
-/// replaces an older one with no moment where neither is in place. -1 with errno set where the
-/// kernel or file system cannot (the caller then falls back to two renames).
-static inline int sb_rename_exchange(const char *a, const char *b) {
-#if defined(SYS_renameat2)
-    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
 // ---- Reading a file's metadata in a separate process ----
 // libhdf5 1.10 trusts the parts of a file that no HDF5 format checksums: a damaged global heap
 // (where variable-length strings live), or a damaged object header in the original format,

@@ -5,7 +5,8 @@
 
 import Foundation
 import Tensors
-import Transformers
+import Model
+import Support
 
 public struct CircuitEdge: Sendable {
     public let from: String   // "layer.kind:index"

@@ -7,7 +7,8 @@
 import Foundation
 import Tasks
 import Tensors
-import Transformers
+import Model
+import Text
 
 public struct NodeLocation: Hashable, Sendable, Codable {
     public let kind: String   // attn_in, attn_q, attn_k, attn_v, attn_out, mlp_in, mlp_neuron, mlp_out, final_in

@@ -26,7 +26,9 @@ import Bridges
 import Foundation
 import Tasks
 import Tensors
-import Transformers
+import Model
+import Support
+import Text
 
 public enum DilutionPredictor {
     /// Least-squares fit of s(L) = A / L + B.

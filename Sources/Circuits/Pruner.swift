@@ -10,7 +10,7 @@ import Foundation
 import Tasks
 import Tensors
 import Training
-import Transformers
+import Model
 
 public struct PruneOptions: Sendable {
     public var steps = 300

@@ -2,7 +2,7 @@
 // position (minus the alternative's, when one is given), with the exactness record.
 
 import Tensors
-import Transformers
+import Model
 
 public struct Attribution: Sendable {
     public let names: [String]          // K components, then "bias"

@@ -15,7 +15,7 @@
 
 import Foundation
 import Tensors
-import Transformers
+import Model
 
 public struct ExactnessCheck: Sendable {
     public let site: String

@@ -6,7 +6,7 @@
 // logits). DESIGN.md gives the rules; this file holds the state and the entry points.
 
 import Tensors
-import Transformers
+import Model
 
 /// How an MLP neuron's output is shared among components.
 public enum MLPRule: String, Sendable, CaseIterable {

@@ -4,7 +4,7 @@
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Model
 
 extension DecomposedForward {
     /// Token level: one component per position (its token embedding plus its position

@@ -2,6 +2,7 @@
 // file path for error messages, and attributes.
 
 import CHDF5
+import Support
 
 public class H5Object {
     public let id: hid_t

@@ -10,7 +10,10 @@ import HDF5
 import Steering
 import Tasks
 import Tensors
-import Transformers
+import Checkpoints
+import Model
+import Support
+import Text
 
 public struct DemoOptions: Sendable {
     public var dense = "models/dense.h5"
@@ -74,7 +77,7 @@ public enum Demo {
         }
         let dense: LoadedModel, sparse: LoadedModel, bridge: Bridge
         do {
-            dense = try ModelFile.load(o.dense); sparse = try ModelFile.load(o.sparse); bridge = try Bridge.load(o.bridge)
+            dense = try ModelLoader.load(o.dense); sparse = try ModelLoader.load(o.sparse); bridge = try Bridge.load(o.bridge)
         } catch {
             throw DemoError.missing("a shipped file is unreadable (\(error))", how: "\(recipeHint), then make bridges")
         }

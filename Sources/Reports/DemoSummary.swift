@@ -1,7 +1,8 @@
 // The readable summary of a demo run for stdout.
 
 import Foundation
-import Transformers
+import Model
+import Support
 
 public enum DemoSummary {
     public static func text(_ r: JSONValue) -> String {

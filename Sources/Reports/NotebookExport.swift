@@ -4,7 +4,8 @@
 
 import Foundation
 import HDF5
-import Transformers
+import Model
+import Support
 
 public enum NotebookExport {
     static func markdown(_ text: String) -> JSONValue {

@@ -14,7 +14,8 @@ import Foundation
 import Tasks
 import Tensors
 import Training
-import Transformers
+import Model
+import Text
 
 public enum FaithfulnessUnit: String, Sendable, CaseIterable { case head, neuron, token }
 

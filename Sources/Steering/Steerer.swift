@@ -10,7 +10,7 @@ import Bridges
 import Foundation
 import Tasks
 import Tensors
-import Transformers
+import Model
 
 public enum SteeringSource: String, Sendable, CaseIterable, Codable { case sparse, encoded }
 public enum SteeringRescale: String, Sendable, CaseIterable, Codable { case none, rms }

@@ -6,7 +6,7 @@
 import DePass
 import Tasks
 import Tensors
-import Transformers
+import Model
 
 public struct SteeringAttribution: Sendable {
     public let pairs: Int

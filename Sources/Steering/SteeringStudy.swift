@@ -8,7 +8,7 @@ import Foundation
 import Tasks
 import Tensors
 import Training
-import Transformers
+import Model
 
 public struct ChannelScore: Sendable {
     public let channel: Int

@@ -6,7 +6,7 @@
 
 import Foundation
 import Tensors
-import Transformers
+import Model
 
 public struct TaskResult: Sendable {
     public let task: String

@@ -4,7 +4,8 @@
 // presented prompt's alternative.
 
 import Tensors
-import Transformers
+import Model
+import Text
 
 public struct TaskPrompt: Equatable, Sendable {
     public let tokens: [Int32]

@@ -3,7 +3,7 @@
 
 import Foundation
 import Tensors
-import Transformers
+import Model
 
 public final class AdamW {
     public let m: TransformerWeights

@@ -7,7 +7,7 @@
 // (the sink's value is zero, so its own share of dP is zero).
 
 import Tensors
-import Transformers
+import Model
 
 extension BackwardPass {
     /// `patternHook`, when given, receives d loss / d pattern [B, n_head, T, T] (and may edit it)

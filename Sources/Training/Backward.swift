@@ -5,7 +5,7 @@
 // reverse execution order). Parameter gradients accumulate: zero them between steps.
 
 import Tensors
-import Transformers
+import Model
 
 public final class BackwardPass {
     public let config: ModelConfig

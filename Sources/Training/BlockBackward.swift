@@ -1,10 +1,10 @@
-// One block backwards, bottom to top: the mirror of Transformers/Block.swift.
+// One block backwards, bottom to top: the mirror of Model/Block.swift.
 //
 // On entry dResid = d loss / d resid_post(l); on exit dResid = d loss / d resid_pre(l).
 // Every product Y = X · W + b gives dW += Xᵀ · dY, db += Σ_rows dY, dX = dY · Wᵀ.
 
 import Tensors
-import Transformers
+import Model
 
 extension BackwardPass {
     func blockBackward(_ l: Int, model: Transformer, state s: ForwardState, grads: TransformerWeights,

@@ -2,7 +2,7 @@
 // parameter and to chosen hook sites: one kept forward pass, one backward pass.
 
 import Tensors
-import Transformers
+import Model
 
 public struct LossGradient {
     public let loss: Double

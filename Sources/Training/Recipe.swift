@@ -2,7 +2,7 @@
 // A rerun of a recipe with the same thread count reproduces the model bit for bit.
 
 import Foundation
-import Transformers
+import Model
 
 public struct SparsityRecipe: Codable, Equatable, Sendable {
     /// Kept fraction of every weight matrix at the end of annealing (e.g. 0.0625).

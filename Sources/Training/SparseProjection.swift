@@ -5,7 +5,7 @@
 // Norm gains, biases, sink logits and the bigram table are not projected.
 
 import Tensors
-import Transformers
+import Model
 
 public enum SparseProjection {
     /// Whether a parameter is a projected weight matrix.

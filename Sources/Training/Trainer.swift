@@ -5,7 +5,8 @@
 
 import Foundation
 import Tensors
-import Transformers
+import Model
+import Text
 
 public struct StepReport: Sendable {
     public let step: Int

@@ -5,7 +5,9 @@
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Model
+import Support
+import Text
 
 public enum TrainingCheckpoint {
     public static let format = "sparsebridge.checkpoint"

@@ -1,7 +1,8 @@
 import ArgumentParser
 import DePass
 import Foundation
-import Transformers
+import Checkpoints
+import Model
 
 struct AttributeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +24,7 @@ struct AttributeCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        let loaded = try ModelFile.load(model)
+        let loaded = try ModelLoader.load(model)
         let c = loaded.model.config
         guard let mlpRule = MLPRule(rawValue: rule) else { throw ValidationError("--rule must be ratio or softmax") }
         let tokens = Array(try loaded.tokenizer.encode(text).suffix(c.nCtx))

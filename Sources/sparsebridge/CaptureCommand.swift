@@ -4,7 +4,9 @@ import Cluster
 import Foundation
 import HDF5
 import Tasks
-import Transformers
+import Checkpoints
+import Model
+import Text
 
 struct CaptureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,12 +39,12 @@ struct CaptureCommand: ParsableCommand {
     func run() throws {
         let group = try Cluster.join()
         try compute.apply()
-        let loaded = try ModelFile.load(model)
+        let loaded = try ModelLoader.load(model)
         let c = loaded.model.config
         let points = try HookPoint.parseList(sites, config: c)
         let request = CaptureRequest(sites: points, tokens: tokens, seqLen: seqLen ?? c.nCtx, batch: batch,
                                      gzip: gzip ? 4 : nil, resume: resume, outPath: out)
-        let sha = try ModelFile.sha256(model)
+        let sha = try ModelLoader.sha256(model)
         let summary: CaptureSummary
         if corpus == "synthetic" {
             guard loaded.tokenizer is CharTokenizer else {

@@ -4,7 +4,10 @@ import Foundation
 import HDF5
 import Tasks
 import Tensors
-import Transformers
+import Checkpoints
+import Model
+import Support
+import Text
 
 struct CircuitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,7 +34,7 @@ struct CircuitCommand: ParsableCommand {
         guard let kind = AblationKind(rawValue: ablation) else { throw ValidationError("--ablation must be mean or zero") }
         let outFile = try AtomicOutput(out)
         let dotFile = try dot.map { try AtomicOutput($0) }
-        let loaded = try ModelFile.load(model)
+        let loaded = try ModelLoader.load(model)
         let m = loaded.model, t = try TaskSuite.named(task)
         var corpus = SyntheticCorpus(seed: 5)
         let values = kind == .mean ? try AblationValues.means(model: m, corpus: &corpus, sequences: 16, seqLen: min(256, m.config.nCtx))

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Transformers
+import Checkpoints
+import Model
+import Text
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reports
-import Transformers
+import Model
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,8 @@ import ArgumentParser
 import Bridges
 import Circuits
 import Foundation
-import Transformers
+import Checkpoints
+import Model
 
 struct DilutionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,7 +29,7 @@ struct DilutionCommand: ParsableCommand {
         }
         let ls = Array(stride(from: parts[0], through: parts[1], by: parts[2]))
         let b = try Bridge.load(bridge)
-        let d = try ModelFile.load(dense), s = try ModelFile.load(sparse)
+        let d = try ModelLoader.load(dense), s = try ModelLoader.load(sparse)
         let study = try DilutionStudy(dense: d.model, sparse: s.model, bridge: b, bridgePath: bridge, pairsPerLength: pairs)
         try study.chooseSignal(candidates: DilutionStudy.candidates(circuit: circuit, sparse: s.model.config, bridge: b))
         let signal = study.signal

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Reports
-import Transformers
+import Checkpoints
+import Model
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,7 @@ struct ExportCommand: ParsableCommand {
             guard let chosen = CheckpointLayout(rawValue: layout) else {
                 throw ValidationError("--layout must be one of \(CheckpointLayout.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let loaded = try ModelFile.load(model)
+            let loaded = try ModelLoader.load(model)
             try Checkpoint.export(loaded, layout: chosen, to: out)
             if json { printJSON(.object(["out": .string(out), "layout": .string(chosen.rawValue)])); return }
             print("wrote \(out) (\(chosen.rawValue) layout)")

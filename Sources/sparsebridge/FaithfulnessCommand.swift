@@ -3,7 +3,9 @@ import DePass
 import Foundation
 import Steering
 import Tasks
-import Transformers
+import Checkpoints
+import Model
+import Text
 
 struct FaithfulnessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +27,7 @@ struct FaithfulnessCommand: ParsableCommand {
         guard let r = MLPRule(rawValue: rule) else { throw ValidationError("--rule must be ratio or softmax") }
         let kList = ks.split(separator: ",").compactMap { Int($0) }
         guard !kList.isEmpty, kList.allSatisfy({ $0 >= 0 }) else { throw ValidationError("--ks must be a list of counts ≥ 0") }
-        let loaded = try ModelFile.load(model)
+        let loaded = try ModelLoader.load(model)
         let t = try TaskSuite.named(task)
         let f = Faithfulness(model: loaded.model, rule: r)
         var corpus = SyntheticCorpus(seed: 5)

@@ -5,7 +5,10 @@ import Foundation
 import HDF5
 import Tasks
 import Tensors
-import Transformers
+import Checkpoints
+import Model
+import Support
+import Text
 
 struct FitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +44,7 @@ struct FitCommand: ParsableCommand {
         // The output folder must exist before any work; the writing rank holds the output's lock
         // from here on, so a second fit to the same file is refused now rather than at the end.
         let reservation = group.rank == 0 ? try AtomicOutput(out) : nil
-        let d = try ModelFile.load(dense), s = try ModelFile.load(sparse)
+        let d = try ModelLoader.load(dense), s = try ModelLoader.load(sparse)
         try BridgeFitter.checkPair(dense: d.model.config, sparse: s.model.config)
         let points = sites == "all" ? HookPoint.bridgeSites(config: d.model.config)
                                     : try HookPoint.parseList(sites, config: d.model.config)
@@ -54,7 +57,7 @@ struct FitCommand: ParsableCommand {
         var source: [String: JSONValue] = [:]
         if let denseActs, let sparseActs {
             let a = try ActivationFile(path: denseActs), b = try ActivationFile(path: sparseActs)
-            for (file, model) in [(a, dense), (b, sparse)] where file.modelSHA256 != (try ModelFile.sha256(model)) {
+            for (file, model) in [(a, dense), (b, sparse)] where file.modelSHA256 != (try ModelLoader.sha256(model)) {
                 throw BridgeError.mismatch("\(file.path) was captured from another model than \(model) (SHA-256 differs)")
             }
             acc = try BridgeFitter.accumulate(denseActs: a, sparseActs: b, options: options, batch: batch, part: (group.rank, group.size))
@@ -90,7 +93,7 @@ struct FitCommand: ParsableCommand {
         provenance["heldout_fraction"] = .number(heldout)
         provenance["ridge"] = .string(ridge)
         let bridge = Bridge(denseConfig: d.model.config, sparseConfig: s.model.config, denseModel: dense, sparseModel: sparse,
-                            denseSHA256: try ModelFile.sha256(dense), sparseSHA256: try ModelFile.sha256(sparse),
+                            denseSHA256: try ModelLoader.sha256(dense), sparseSHA256: try ModelLoader.sha256(sparse),
                             provenance: .object(provenance), sites: solved)
         try bridge.save(to: out)
         reservation?.discard()

@@ -3,7 +3,9 @@ import Foundation
 import HDF5
 import Tensors
 import Training
-import Transformers
+import Checkpoints
+import Model
+import Support
 
 struct GradCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,7 +24,7 @@ struct GradCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        let loaded = try ModelFile.load(model)
+        let loaded = try ModelLoader.load(model)
         let c = loaded.model.config
         let tokens = try loaded.tokenizer.encode(text)
         guard tokens.count >= 2, tokens.count <= c.nCtx + 1 else {

@@ -3,7 +3,9 @@ import Bridges
 import Foundation
 import HDF5
 import Tensors
-import Transformers
+import Checkpoints
+import Model
+import Support
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +29,7 @@ struct FileSummary {
 
     static func of(_ path: String) throws -> FileSummary {
         if path.hasSuffix(".safetensors") { return try safetensors(path) }
-        if ModelFile.isCheckpoint(path) { return try model(path) }  // a circuit_sparsity folder or .pt
+        if ModelLoader.isCheckpoint(path) { return try model(path) }  // a circuit_sparsity folder or .pt
         let file = try H5File(open: path)
         guard file.hasAttribute("format") else {
             throw ModelError.badFile(path: path, "an HDF5 file, but not one of SparseBridge's (no format attribute)")
@@ -48,7 +50,7 @@ struct FileSummary {
     }
 
     static func model(_ path: String) throws -> FileSummary {
-        let loaded = try ModelFile.load(path)
+        let loaded = try ModelLoader.load(path)
         let c = loaded.model.config, w = loaded.model.weights
         let params = w.parameterCount, nonzero = w.nonzeroCount
         var lines = ["model \(path)",

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Transformers
+import Model
+import Support
+import Text
 
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,15 +6,17 @@ import Cluster
 import DePass
 import Reports
 import Steering
+import Text
 import Foundation
 import HDF5
 import Tasks
 import Training
-import Transformers
+import Model
+import Support
 
 /// Errors that carry their own one-line message (ArgumentParser's own are printed its way).
 func isOurError(_ error: Error) -> Bool {
-    error is ModelError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError || error is DePassError || error is SteeringError || error is DemoError || error is ClusterError
+    error is ModelError || error is TextError || error is FileError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError || error is DePassError || error is SteeringError || error is DemoError || error is ClusterError
 }
 
 /// A plain text table with right-aligned numbers.

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Tensors
-import Transformers
+import Checkpoints
+import Model
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +21,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try compute.apply()
         guard top > 0 else { throw ValidationError("--top must be positive") }
-        let loaded = try ModelFile.load(model)
+        let loaded = try ModelLoader.load(model)
         let tokens = try loaded.tokenizer.encode(text)
         guard !tokens.isEmpty else { throw ModelError.badInput("--text is empty") }
         let n = loaded.model.config.nCtx

@@ -6,6 +6,7 @@ import Cluster
 import Foundation
 import HDF5
 import Tensors
+import Support
 
 @main
 struct SparseBridge: ParsableCommand {

@@ -2,7 +2,10 @@ import ArgumentParser
 import Bridges
 import Foundation
 import Tasks
-import Transformers
+import Checkpoints
+import Model
+import Support
+import Text
 
 struct SpliceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +26,7 @@ struct SpliceCommand: ParsableCommand {
     func run() throws {
         try compute.apply()
         let b = try Bridge.load(bridge)
-        let d = try ModelFile.load(dense ?? b.denseModel), s = try ModelFile.load(sparse ?? b.sparseModel)
+        let d = try ModelLoader.load(dense ?? b.denseModel), s = try ModelLoader.load(sparse ?? b.sparseModel)
         let splicer = try Splicer(bridge: b, dense: d.model, sparse: s.model, bridgePath: bridge)
         let directions: [BridgeDirection]
         switch direction {

@@ -4,7 +4,9 @@ import DePass
 import Foundation
 import Steering
 import Tasks
-import Transformers
+import Checkpoints
+import Model
+import Support
 
 struct SteerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,7 +42,7 @@ struct SteerCommand: ParsableCommand {
         let alphas = stride(from: parts[0], through: parts[1] + parts[2] / 2, by: parts[2]).map { min($0, parts[1]) }
         let t = try TaskSuite.named(task)
         let b = try Bridge.load(bridge)
-        let d = try ModelFile.load(dense), s = try ModelFile.load(sparse)
+        let d = try ModelLoader.load(dense), s = try ModelLoader.load(sparse)
         let steerer = try Steerer(bridge: b, dense: d.model, sparse: s.model, site: site, source: src, rescale: resc,
                                   bridgePath: bridge)
         // Channels are ranked on one set of pairs and the curve measured on another.

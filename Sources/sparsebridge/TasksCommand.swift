@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Tasks
-import Transformers
+import Checkpoints
+import Model
+import Text
 
 struct TasksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,7 +67,7 @@ struct TasksCommand: ParsableCommand {
         func run() throws {
             try compute.apply()
             guard count > 0 else { throw ValidationError("--count must be positive") }
-            let loaded = try ModelFile.load(model)
+            let loaded = try ModelLoader.load(model)
             let tasks = task == "all" ? TaskSuite.all : [try TaskSuite.named(task)]
             let results = try tasks.map { t in
                 try TaskEvaluation.evaluate(model: loaded.model, task: t, pairs: t.pairs(count: count, seed: seed, length: length))

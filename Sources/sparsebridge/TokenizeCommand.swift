@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import Transformers
+import Checkpoints
+import Model
+import Support
+import Text
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +23,7 @@ struct TokenizeCommand: ParsableCommand {
     func run() throws {
         guard (text == nil) != (file == nil) else { throw ValidationError("give exactly one of --text and --file") }
         guard !lines || file != nil else { throw ValidationError("--lines needs --file") }
-        let tokenizer = try ModelFile.load(model).tokenizer
+        let tokenizer = try ModelLoader.load(model).tokenizer
         var input = text ?? ""
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else { throw ModelError.badFile(path: file, "cannot read file") }

@@ -4,7 +4,9 @@ import HDF5
 import Tasks
 import Tensors
 import Training
-import Transformers
+import Model
+import Support
+import Text
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

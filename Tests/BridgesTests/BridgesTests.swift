@@ -5,7 +5,9 @@ import Foundation
 import Testing
 import HDF5
 import Tensors
-import Transformers
+import Model
+import Support
+import Text
 import Bridges
 
 /// A model saved to disk and loaded back, a corpus file, and a place for outputs.
@@ -301,7 +303,7 @@ struct CaptureTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: fx.dir.path).sorted() == ["corpus.txt", "model.h5"])
         var corpus = try fx.corpus()
-        #expect(throws: HDF5Error.self) {
+        #expect(throws: FileError.self) {
             try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &corpus,
                             request: CaptureRequest(sites: [.residPre(0)], tokens: 8, seqLen: 8, outPath: fx.dir.file("no/dir/x.h5")))
         }
@@ -341,10 +343,10 @@ struct TextCorpusTests {
         let path = dir.file("t.txt")
         try "line one\nline twö\n".write(toFile: path, atomically: true, encoding: .utf8)
         var corpus = try TextCorpus(path: path, tokenizer: CharTokenizer())
-        let error = #expect(throws: ModelError.self) { _ = try corpus.next(4) }
+        let error = #expect(throws: TextError.self) { _ = try corpus.next(4) }
         guard case .badFile(let file, let message)? = error else { Issue.record("expected badFile"); return }
         #expect(file == path)
         #expect(message.contains("U+F6") && message.contains("byte 16") && message.contains("line 2, column 8"))
-        #expect(throws: ModelError.self) { _ = try TextCorpus(path: dir.file("missing.txt"), tokenizer: CharTokenizer()) }
+        #expect(throws: TextError.self) { _ = try TextCorpus(path: dir.file("missing.txt"), tokenizer: CharTokenizer()) }
     }
 }

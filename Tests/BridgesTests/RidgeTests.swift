@@ -2,7 +2,7 @@ import Bridges
 import Foundation
 import Tensors
 import Testing
-import Transformers
+import Model
 
 @Suite("Ridge solver and sufficient statistics")
 struct RidgeTests {

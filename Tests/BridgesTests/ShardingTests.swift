@@ -7,7 +7,8 @@ import Cluster
 import Foundation
 import HDF5
 import Testing
-import Transformers
+import Model
+import Support
 
 /// Stands in for the other rank of a two-process job: `Recorder` keeps what one rank
 /// contributes to each sum, `Replayer` adds those contributions on the other rank.

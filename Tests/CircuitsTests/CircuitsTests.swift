@@ -3,7 +3,8 @@ import Foundation
 import Tasks
 import Tensors
 import Testing
-import Transformers
+import Model
+import Text
 
 /// A stream of one repeated short text (for ablation means).
 struct RepeatingText: TokenStream {

@@ -4,7 +4,7 @@
 import Testing
 import DePass
 import Tensors
-import Transformers
+import Model
 
 @Suite("DePass with sparse kernels")
 struct SparseKernelDePassTests {

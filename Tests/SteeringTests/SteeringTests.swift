@@ -4,7 +4,7 @@ import Steering
 import Tasks
 import Tensors
 import Testing
-import Transformers
+import Model
 
 @Suite("Steering")
 struct SteeringTests {

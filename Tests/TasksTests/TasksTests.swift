@@ -1,7 +1,8 @@
 import Testing
 import Tasks
 import Tensors
-import Transformers
+import Model
+import Text
 
 @Suite("Synthetic corpus and tasks")
 struct TasksTests {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import Tensors
 import Training
-import Transformers
+import Model
 
 @Suite("AdamW and gradient scaling")
 struct OptimizerTests {

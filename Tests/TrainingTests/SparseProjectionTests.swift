@@ -1,7 +1,7 @@
 import Testing
 import Tensors
 import Training
-import Transformers
+import Model
 
 @Suite("Weight-sparse projection")
 struct SparseProjectionTests {

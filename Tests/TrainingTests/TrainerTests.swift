@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import Tensors
 import Training
-import Transformers
+import Model
+import Text
 
 /// Lines `x = "abc"` with random quote type and contents: the closing quote can only be
 /// predicted by finding the opening one.

@@ -6,7 +6,9 @@
 import Bridges
 import Foundation
 import Tensors
-import Transformers
+import Checkpoints
+import Model
+import Text
 
 BLASRuntime.ensureCoreType()
 var args = Array(CommandLine.arguments.dropFirst())
@@ -23,7 +25,7 @@ BLASRuntime.threads = option("--threads", Parallel.threads)
 let captureDir = args.firstIndex(of: "--capture").map { args[$0 + 1] }
 
 do {
-    let loaded = try ModelFile.load(modelPath)
+    let loaded = try ModelLoader.load(modelPath)
     let model = loaded.model
     var rng = SeededRandom(seed: 1)
     let tokens = (0..<(batch * seq)).map { _ in Int32(32 + rng.nextInt(95)) }

@@ -15,7 +15,8 @@ import DePass
 import Foundation
 import Tensors
 import Training
-import Transformers
+import Checkpoints
+import Model
 
 BLASRuntime.ensureCoreType()
 var args = Array(CommandLine.arguments.dropFirst())
@@ -63,7 +64,7 @@ func emit(_ fields: [String: Any]) {
 }
 
 func forward(_ path: String) throws {
-    let loaded = try ModelFile.load(path)
+    let loaded = try ModelLoader.load(path)
     let model = loaded.model, w = model.weights
     var label = "model"
     if let f = option("--fraction").flatMap(Double.init) {
@@ -98,7 +99,7 @@ func forward(_ path: String) throws {
 }
 
 func depass(_ path: String) throws {
-    let model = try ModelFile.load(path).model, c = model.config
+    let model = try ModelLoader.load(path).model, c = model.config
     let k = intOption("--components", 16), t = intOption("--seq", 256)
     var rng = SeededRandom(seed: 2)
     let tokens = (0..<t).map { _ in Int32(32 + rng.nextInt(95)) }

@@ -8,7 +8,8 @@ import Foundation
 import Tasks
 import Tensors
 import Training
-import Transformers
+import Model
+import Text
 
 BLASRuntime.ensureCoreType()
 let args = Array(CommandLine.arguments.dropFirst())

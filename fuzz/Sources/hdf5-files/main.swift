@@ -6,7 +6,7 @@
 import Bridges
 import Foundation
 import FuzzSupport
-import Transformers
+import Model
 
 func fuzz(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data = input else { return 0 }

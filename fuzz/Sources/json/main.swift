@@ -5,7 +5,7 @@
 import Foundation
 import FuzzSupport
 import Training
-import Transformers
+import Model
 
 func fuzz(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data = input else { return 0 }

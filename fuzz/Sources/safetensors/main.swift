@@ -3,7 +3,8 @@
 
 import Foundation
 import FuzzSupport
-import Transformers
+import Checkpoints
+import Model
 
 func fuzz(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data = input else { return 0 }

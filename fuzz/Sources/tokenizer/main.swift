@@ -6,7 +6,9 @@
 
 import Foundation
 import FuzzSupport
-import Transformers
+import Model
+import Support
+import Text
 
 let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../../../Tests/fixtures/bpe").standardized.path
@@ -46,11 +48,11 @@ func fuzz(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let json = try JSONValue.parse(String(decoding: parts[0], as: UTF8.self))
         let files = ["encoder.json": [UInt8](parts[1]), "vocab.bpe": [UInt8](parts[2])]
         let tokenizer = try Tokenizers.from(json: json, source: source) { name in
-            guard let f = files[name] else { throw ModelError.badFile(path: source, "no tokenizer file \(name)") }
+            guard let f = files[name] else { throw TextError.badFile(path: source, "no tokenizer file \(name)") }
             return f
         }
         _ = tokenizer.decode(try tokenizer.encode("def f(x):\n    return x + 1\n"))
-    } catch let error as ModelError {
+    } catch let error as TextError {
         if case .badToken = error { return 0 }   // an ids-only tokenizer refuses text, by design
         requireCleanError(error, naming: source)
     } catch {

@@ -1,0 +1,5 @@
+import Foundation
+@_exported import TestHelpers
+import Testing
+
+
