@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model"]),
         .target(name: "Tasks", dependencies: ["Tensors", "Text", "Model"]),
         // The processes of a job: one by default, MPI_COMM_WORLD with the MPI trait.
-        .target(name: "Cluster", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
+        .target(name: "Cluster", dependencies: ["Support", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         .target(name: "Bridges", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model", "Training", "Tasks", "Cluster"]),
         .target(name: "DePass", dependencies: ["Support", "Tensors", "HDF5", "Model"]),
         .target(name: "Circuits", dependencies: ["Support", "Tensors", "Text", "Model", "Training", "Tasks", "Bridges"]),

@@ -35,13 +35,13 @@ public final class ActivationFile {
         seqLen = try file.intAttribute("n_ctx")
         rowsComplete = try file.intAttribute("rows_complete")
         guard let list = try? JSONValue.parse(try file.stringAttribute("sites")), case .array(let items) = list else {
-            throw ModelError.badFile(path: path, "attribute sites is not a JSON list")
+            throw BridgeError.badFile(path: path, "attribute sites is not a JSON list")
         }
         sites = items.compactMap(\.stringValue)
         let tokens = try file.openDataset("tokens")
         let total = tokens.shape
         guard total.count == 2, total[1] == seqLen, rowsComplete <= total[0] * seqLen else {
-            throw ModelError.badFile(path: path, "tokens dataset has shape \(total), inconsistent with n_ctx \(seqLen) and rows_complete \(rowsComplete)")
+            throw BridgeError.badFile(path: path, "tokens dataset has shape \(total), inconsistent with n_ctx \(seqLen) and rows_complete \(rowsComplete)")
         }
         // Widths come from the recorded config: a site that disagrees is refused here, naming
         // this file, rather than later as a mismatch between two files.
@@ -50,7 +50,7 @@ public final class ActivationFile {
             if let hook = try? HookPoint.parse(name, config: modelConfig) {
                 let width = hook.rowWidth(config: modelConfig, seqLen: seqLen)
                 guard ds.shape.count == 2, ds.shape[1] == width else {
-                    throw ModelError.badFile(path: path, "site \(name) has shape \(ds.shape), its model config needs rows of width \(width)")
+                    throw BridgeError.badFile(path: path, "site \(name) has shape \(ds.shape), its model config needs rows of width \(width)")
                 }
             }
         }
@@ -59,21 +59,21 @@ public final class ActivationFile {
         var missing = Set(try tokens.missingVirtualSources())
         for name in sites where file.exists("sites/" + name) { missing.formUnion(try file.openDataset("sites/" + name).missingVirtualSources()) }
         if !missing.isEmpty {
-            throw ModelError.badFile(path: path, "its shard(s) \(missing.sorted().joined(separator: ", ")) are missing from its folder")
+            throw BridgeError.badFile(path: path, "its shard(s) \(missing.sorted().joined(separator: ", ")) are missing from its folder")
         }
     }
 
     /// The dataset of one site, checked to hold `rows_complete` rows.
     public func site(_ name: String) throws -> H5Dataset {
         guard sites.contains(name) else {
-            throw ModelError.badFile(path: path, "holds no site \(name) (it has \(sites.joined(separator: ", ")))")
+            throw BridgeError.badFile(path: path, "holds no site \(name) (it has \(sites.joined(separator: ", ")))")
         }
         let ds = try file.openDataset("sites/" + name)
         guard ds.shape.count == 2, ds.shape[0] >= rowsComplete else {
-            throw ModelError.badFile(path: path, "site \(name) has shape \(ds.shape), expected \(rowsComplete) rows")
+            throw BridgeError.badFile(path: path, "site \(name) has shape \(ds.shape), expected \(rowsComplete) rows")
         }
         guard ds.elementType == .float32 else {
-            throw ModelError.badFile(path: path, "site \(name) holds \(ds.elementType?.rawValue ?? "an unsupported type"), expected float32")
+            throw BridgeError.badFile(path: path, "site \(name) holds \(ds.elementType?.rawValue ?? "an unsupported type"), expected float32")
         }
         return ds
     }

@@ -68,10 +68,10 @@ public enum Capture {
                         request r: CaptureRequest, output: AtomicOutput) throws -> CaptureSummary {
         let model = loaded.model, c = model.config
         guard r.seqLen >= 1, r.seqLen <= c.nCtx else {
-            throw ModelError.badInput("--seq-len \(r.seqLen) must be between 1 and the model's n_ctx \(c.nCtx)")
+            throw BridgeError.badRequest("\(parameter: "seq_len") \(r.seqLen) must be between 1 and the model's n_ctx \(c.nCtx)")
         }
-        guard r.tokens > 0, r.batch > 0 else { throw ModelError.badInput("--tokens and --batch must be positive") }
-        guard !r.sites.isEmpty else { throw ModelError.badInput("--sites names no site") }
+        guard r.tokens > 0, r.batch > 0 else { throw BridgeError.badRequest("\(parameter: "tokens") and \(parameter: "batch") must be positive") }
+        guard !r.sites.isEmpty else { throw BridgeError.badRequest("\(parameter: "sites") names no site") }
         let t = r.seqLen, totalSequences = r.sequences
         let siteNames = r.sites.map(\.name)
         let sitesJSON = JSONValue.array(siteNames.map { .string($0) }).jsonString
@@ -90,19 +90,19 @@ public enum Capture {
             for (key, expected) in [("model_sha256", modelSHA256), ("sites", sitesJSON), ("corpus", corpus.description)] {
                 let found = try file.stringAttribute(key)
                 guard found == expected else {
-                    throw ModelError.badFile(path: output.temporaryPath, "cannot resume: its \(key) is \(found), this run's is \(expected)")
+                    throw BridgeError.badFile(path: output.temporaryPath, "cannot resume: its \(key) is \(found), this run's is \(expected)")
                 }
             }
             guard try file.intAttribute("n_ctx") == t, try file.intAttribute("sequences_requested") == totalSequences,
                   try r.shard.map({ try file.intAttribute("first_sequence") == $0.firstSequence }) ?? true else {
-                throw ModelError.badFile(path: output.temporaryPath, "cannot resume: n_ctx or --tokens differ from the interrupted run")
+                throw BridgeError.badFile(path: output.temporaryPath, "cannot resume: n_ctx or \(parameter: "tokens") differ from the interrupted run")
             }
             done = try file.intAttribute("rows_complete") / t
             // Rows past the last complete batch may be half-written: drop them.
             try file.openDataset("tokens").resize(rows: done)
             for name in siteNames { try file.openDataset("sites/" + name).resize(rows: done * t) }
             for _ in 0..<done {
-                guard try corpus.next(t) != nil else { throw ModelError.badInput("the corpus ended before the resume point") }
+                guard try corpus.next(t) != nil else { throw BridgeError.noTokens("the corpus ended before the resume point") }
             }
         } else {
             if r.resume { FileHandle.standardError.write(Data("note: nothing to resume at \(output.temporaryPath); starting afresh\n".utf8)) }
@@ -151,7 +151,7 @@ public enum Capture {
             tokens.reserveCapacity(b * t)
             for _ in 0..<b {
                 guard let seq = try corpus.next(t) else {
-                    throw ModelError.badInput("the corpus \(corpus.description) has only \(done * t + tokens.count) tokens; --tokens asks for \(totalSequences * t)")
+                    throw BridgeError.noTokens("the corpus \(corpus.description) has only \(done * t + tokens.count) tokens; \(parameter: "tokens") asks for \(totalSequences * t)")
                 }
                 tokens += seq
             }

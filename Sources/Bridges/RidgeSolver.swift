@@ -6,6 +6,7 @@
 
 import Foundation
 import Tensors
+import Support
 
 public enum RidgeChoice: Equatable, Sendable {
     case auto
@@ -34,7 +35,7 @@ public enum RidgeSolver {
         let dIn = tr.dIn, dOut = tr.dOut, n = Double(tr.n)
         guard tr.n > 0 else { throw BridgeError.noTokens("no training tokens for \(site)") }
         if case .auto = ridge, ho.n == 0 {
-            throw BridgeError.noTokens("--ridge auto needs held-out tokens (--heldout > 0), or give --ridge λ")
+            throw BridgeError.noTokens("\(parameter: "ridge") auto needs held-out tokens (\(parameter: "heldout") > 0), or give \(parameter: "ridge") λ")
         }
         // Centre: C = XᵀX − n x̄ x̄ᵀ, Cxy = XᵀY − n x̄ ȳᵀ.
         let xm = tr.sumX.map { $0 / n }, ym = tr.sumY.map { $0 / n }
@@ -79,7 +80,7 @@ public enum RidgeSolver {
         switch ridge {
         case .fixed(let rel):
             if rel == 0 && singular {
-                throw BridgeError.singular("\(site) \(direction.mapName): the input covariance is singular (\(tr.n) training tokens for width \(dIn): too few tokens, or channels that never vary); use --ridge with a positive λ (e.g. 1e-4) or more --tokens")
+                throw BridgeError.singular("\(site) \(direction.mapName): the input covariance is singular (\(tr.n) training tokens for width \(dIn): too few tokens, or channels that never vary); use \(parameter: "ridge") with a positive λ (e.g. 1e-4) or more \(parameter: "tokens")")
             }
             let (w, b) = solve(rel)
             best = (rel, w, b, heldoutNMSE(w, b))
@@ -97,18 +98,24 @@ public enum RidgeSolver {
     }
 }
 
-public enum BridgeError: Error, CustomStringConvertible {
-    case noTokens(String)
-    case singular(String)
+/// The Bridges module's one error type: capture, activation and bridge files, fitting, splicing.
+public enum BridgeError: UserFacingError {
+    case noTokens(ParameterMessage)
+    case singular(ParameterMessage)
     case nonFinite(site: String, row: Int, file: String)
     case mismatch(String)
-    case badFile(path: String, String)
+    case badFile(path: String, ParameterMessage)
+    /// A capture or fit request the library refuses (sizes, sites, process counts).
+    case badRequest(ParameterMessage)
 
-    public var description: String {
+    public func message(naming name: (String) -> String) -> String {
         switch self {
-        case .noTokens(let m), .singular(let m), .mismatch(let m): return m
+        case .noTokens(let m), .singular(let m), .badRequest(let m): return m.rendered(naming: name)
+        case .mismatch(let m): return m
         case .nonFinite(let site, let row, let file): return "\(file): non-finite value (NaN or Inf) in \(site) at row \(row)"
-        case .badFile(let path, let m): return "\(path): \(m)"
+        case .badFile(let path, let m): return "\(path): \(m.rendered(naming: name))"
         }
     }
+
+    public var description: String { message { $0 } }
 }

@@ -44,7 +44,7 @@ public enum ShardedCapture {
         // would put it in, so the shards hold bit for bit what that run would.
         let batches = (total + request.batch - 1) / request.batch
         guard batches >= group.size else {
-            throw ModelError.badInput("--tokens gives \(batches) batches of --batch \(request.batch) sequences, fewer than the \(group.size) processes; lower --batch")
+            throw BridgeError.badRequest("\(parameter: "tokens") gives \(batches) batches of \(parameter: "batch") \(request.batch) sequences, fewer than the \(group.size) processes; lower \(parameter: "batch")")
         }
         let share = Cluster.share(of: total, rank: group.rank, size: group.size, unit: request.batch)
         try corpus.skip(sequences: share.lowerBound, length: request.seqLen)
@@ -75,16 +75,16 @@ public enum ShardedCapture {
         var sequences = 0, firsts: [Int] = []
         for (k, shard) in shards.enumerated() {
             for (name, value) in zip(attributes, common) where try shard.file.stringAttribute(name) != value {
-                throw ModelError.badFile(path: shard.path, "its \(name) differs from that of \(first.path); the shards are not one capture")
+                throw BridgeError.badFile(path: shard.path, "its \(name) differs from that of \(first.path); the shards are not one capture")
             }
             guard shard.seqLen == first.seqLen, try shard.file.intAttribute("shard_index") == k,
                   try shard.file.intAttribute("shard_count") == shards.count,
                   try shard.file.intAttribute("first_sequence") == sequences else {
-                throw ModelError.badFile(path: shard.path, "is not shard \(k) of \(shards.count) starting at sequence \(sequences)")
+                throw BridgeError.badFile(path: shard.path, "is not shard \(k) of \(shards.count) starting at sequence \(sequences)")
             }
             let requested = try shard.file.intAttribute("sequences_requested")
             guard shard.rowsComplete == requested * shard.seqLen else {
-                throw ModelError.badFile(path: shard.path, "is incomplete (\(shard.rowsComplete) of \(requested * shard.seqLen) rows)")
+                throw BridgeError.badFile(path: shard.path, "is incomplete (\(shard.rowsComplete) of \(requested * shard.seqLen) rows)")
             }
             firsts.append(sequences)
             sequences += requested
@@ -94,7 +94,7 @@ public enum ShardedCapture {
         let names = try shards.map { shard -> String in
             let url = URL(fileURLWithPath: shard.path).standardizedFileURL
             guard url.deletingLastPathComponent().path == folder else {
-                throw ModelError.badFile(path: shard.path, "must sit in the folder of \(path), which names it relatively")
+                throw BridgeError.badFile(path: shard.path, "must sit in the folder of \(path), which names it relatively")
             }
             return url.lastPathComponent
         }

@@ -48,7 +48,7 @@ public enum Checkpoint {
             let tensors = w.parameters.map { ($0.name.replacingOccurrences(of: "/", with: "."), $0.tensor) }
             try SafetensorsFile.write(tensors, metadata: metadata, to: path)
         case .circuitSparsity:
-            throw ModelError.badInput("the circuit-sparsity layout is read only; export to sparsebridge or hf-gpt2")
+            throw CheckpointError.badInput("the circuit-sparsity layout is read only; export to sparsebridge or hf-gpt2")
         case .hfGPT2:
             try requireGPT2Compatible(c)
             metadata["layout"] = CheckpointLayout.hfGPT2.rawValue
@@ -93,7 +93,7 @@ public enum Checkpoint {
         if c.afrac < 1 { problems.append("no AbsTopK (afrac must be 1)") }
         if c.attentionWidth != c.dModel { problems.append("n_head·d_head must equal d_model") }
         if !problems.isEmpty {
-            throw ModelError.badInput("the hf-gpt2 layout cannot hold this model: " + problems.joined(separator: "; "))
+            throw CheckpointError.badInput("the hf-gpt2 layout cannot hold this model: " + problems.joined(separator: "; "))
         }
     }
 
@@ -117,10 +117,10 @@ public enum Checkpoint {
             ?? .object(["imported_from": .string(path), "layout": .string(layout.rawValue)])
         let tokenizer: Tokenizer?
         if let t = file.metadata["tokenizer"] {
-            guard let json = try? JSONValue.parse(t) else { throw ModelError.badFile(path: path, "tokenizer metadata is not JSON") }
+            guard let json = try? JSONValue.parse(t) else { throw CheckpointError.badFile(path: path, "tokenizer metadata is not JSON") }
             tokenizer = try Tokenizers.from(json: json, source: path) { name in
                 guard let text = file.metadata[tokenizerFileKey + name] else {
-                    throw ModelError.badFile(path: path, "tokenizer file \(name) is missing from the metadata")
+                    throw CheckpointError.badFile(path: path, "tokenizer file \(name) is missing from the metadata")
                 }
                 return Array(text.utf8)
             }
@@ -131,7 +131,7 @@ public enum Checkpoint {
             return try CircuitSparsityLayout.load(path, bpeDirectory: bpeDirectory)
         case .sparsebridge:
             guard let configJSON = file.metadata["config"] else {
-                throw ModelError.badFile(path: path, "no config in the safetensors metadata (not a sparsebridge-layout file; try --layout hf-gpt2)")
+                throw CheckpointError.badFile(path: path, "no config in the safetensors metadata (not a sparsebridge-layout file; try \(parameter: "layout") hf-gpt2)")
             }
             let config = try ModelConfig.decode(json: configJSON, source: path)
             let weights = try TransformerWeights(config: config) { name, shape, _ in
@@ -174,7 +174,7 @@ public enum Checkpoint {
                     if file.entry("lm_head.bias") != nil { return try checkedTensor(file, "lm_head.bias", shape: shape) }
                     return Tensor(zeros: shape)
                 default:
-                    throw ModelError.badFile(path: path, "the hf-gpt2 layout has no tensor for \(name)")
+                    throw CheckpointError.badFile(path: path, "the hf-gpt2 layout has no tensor for \(name)")
                 }
             }
             return LoadedModel(model: Transformer(weights: weights),
@@ -190,7 +190,7 @@ public enum Checkpoint {
         guard let wte = file.entry(prefix + "wte.weight"), wte.shape.count == 2,
               let wpe = file.entry(prefix + "wpe.weight"), wpe.shape.count == 2,
               let fc = file.entry(prefix + "h.0.mlp.c_fc.weight"), fc.shape.count == 2 else {
-            throw ModelError.badFile(path: file.path, "missing wte/wpe/h.0 tensors for the hf-gpt2 layout")
+            throw CheckpointError.badFile(path: file.path, "missing wte/wpe/h.0 tensors for the hf-gpt2 layout")
         }
         let nLayer = Set(file.entries.compactMap { e -> Int? in
             let parts = e.name.dropFirst(prefix.count).split(separator: ".")
@@ -199,20 +199,20 @@ public enum Checkpoint {
         let configPath = hfConfigPath ?? URL(fileURLWithPath: file.path).deletingLastPathComponent().appendingPathComponent("config.json").path
         guard let data = FileManager.default.contents(atPath: configPath),
               let hf = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ModelError.badFile(path: configPath, "a Hugging Face config.json (with n_head) is needed to import this GPT-2 checkpoint; pass --hf-config")
+            throw CheckpointError.badFile(path: configPath, "a Hugging Face config.json (with n_head) is needed to import this GPT-2 checkpoint; pass \(parameter: "hf_config")")
         }
         guard let nHead = (hf["n_head"] ?? hf["num_attention_heads"]) as? Int else {
-            throw ModelError.badFile(path: configPath, "config.json has no n_head")
+            throw CheckpointError.badFile(path: configPath, "config.json has no n_head")
         }
         let act: ActivationKind
         switch hf["activation_function"] as? String ?? "gelu_new" {
         case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": act = .geluTanh
         case "gelu": act = .gelu
         case "relu": act = .relu
-        case let other: throw ModelError.badFile(path: configPath, "unsupported activation_function \(other)")
+        case let other: throw CheckpointError.badFile(path: configPath, "unsupported activation_function \(other)")
         }
         let d = wte.shape[1]
-        guard d % nHead == 0 else { throw ModelError.badFile(path: configPath, "n_embd \(d) is not divisible by n_head \(nHead)") }
+        guard d % nHead == 0 else { throw CheckpointError.badFile(path: configPath, "n_embd \(d) is not divisible by n_head \(nHead)") }
         let config = ModelConfig(nLayer: nLayer, dModel: d, nHead: nHead, dHead: d / nHead, dMLP: fc.shape[1],
                                  nCtx: wpe.shape[0], vocab: wte.shape[0], norm: .layer, activation: act,
                                  tiedUnembed: file.entry("lm_head.weight") == nil, bias: true,
@@ -222,13 +222,13 @@ public enum Checkpoint {
     }
 
     static func checkedTensor(_ file: TensorArchive, _ name: String, shape: [Int]) throws -> Tensor {
-        guard let found = file.shape(of: name) else { throw ModelError.badFile(path: file.path, "missing tensor \(name)") }
+        guard let found = file.shape(of: name) else { throw CheckpointError.badFile(path: file.path, "missing tensor \(name)") }
         guard found == shape else {
-            throw ModelError.badFile(path: file.path, "tensor \(name) has shape \(found), the config needs \(shape)")
+            throw CheckpointError.badFile(path: file.path, "tensor \(name) has shape \(found), the config needs \(shape)")
         }
         let t = try file.tensor(name)
         if let bad = (0..<t.count).first(where: { !t.data[$0].isFinite }) {
-            throw ModelError.badFile(path: file.path, "tensor \(name) holds a non-finite value at element \(bad)")
+            throw CheckpointError.badFile(path: file.path, "tensor \(name) holds a non-finite value at element \(bad)")
         }
         return t
     }

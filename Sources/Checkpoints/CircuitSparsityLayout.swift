@@ -49,14 +49,14 @@ public enum CircuitSparsityLayout {
 
     public static func load(_ path: String, bpeDirectory: String? = nil) throws -> LoadedModel {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ModelError.badFile(path: path, "no such file or folder") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw CheckpointError.badFile(path: path, "no such file or folder") }
         let folder = isDir.boolValue ? path : (path as NSString).deletingLastPathComponent
         func inFolder(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         let weightsPath = isDir.boolValue ? try weightsFile(inFolder: path) : path
         let archive: TensorArchive = weightsPath.hasSuffix(".safetensors") ? try SafetensorsFile(path: weightsPath) : try TorchCheckpoint(path: weightsPath)
         let configPath = inFolder(configName)
         guard let configData = FileManager.default.contents(atPath: configPath) else {
-            throw ModelError.badFile(path: configPath, "missing: a circuit_sparsity model needs its beeg_config.json beside the weights")
+            throw CheckpointError.badFile(path: configPath, "missing: a circuit_sparsity model needs its beeg_config.json beside the weights")
         }
         let (config, biases, tokenizerName) = try modelConfig(configData, configPath: configPath, archive: archive)
         let weights = try TransformerWeights(config: config) { name, shape, _ in
@@ -65,7 +65,7 @@ public enum CircuitSparsityLayout {
         try checkTied(config, archive)
         let consumed = Set(expectedNames(config: config))
         if let extra = archive.tensorNames.first(where: { !consumed.contains($0) && !isCausalMask($0) }) {
-            throw ModelError.badFile(path: archive.path, "unexpected tensor \(extra) (not part of the circuit_sparsity GPT this reader maps)")
+            throw CheckpointError.badFile(path: archive.path, "unexpected tensor \(extra) (not part of the circuit_sparsity GPT this reader maps)")
         }
 
         var tokenizer: Tokenizer = IDsOnlyTokenizer(vocabSize: config.vocab)
@@ -74,7 +74,7 @@ public enum CircuitSparsityLayout {
         if bpeDirectory != nil || (FileManager.default.fileExists(atPath: encoder) && FileManager.default.fileExists(atPath: merges)) {
             tokenizer = try bpeTokenizer(name: tokenizerName, encoderPath: encoder, mergesPath: merges)
             guard tokenizer.vocabSize <= config.vocab else {
-                throw ModelError.badFile(path: encoder, "tokenizer vocabulary \(tokenizer.vocabSize) exceeds the model's vocab_size \(config.vocab)")
+                throw CheckpointError.badFile(path: encoder, "tokenizer vocabulary \(tokenizer.vocabSize) exceeds the model's vocab_size \(config.vocab)")
             }
         }
         let provenance: JSONValue = .object(["imported_from": .string(path), "layout": .string(CheckpointLayout.circuitSparsity.rawValue),
@@ -86,15 +86,15 @@ public enum CircuitSparsityLayout {
     public static func weightsFile(inFolder folder: String) throws -> String {
         let candidates = ["final_model.pt", "final_model.safetensors"].map { (folder as NSString).appendingPathComponent($0) }
         guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw ModelError.badFile(path: folder, "holds neither final_model.pt nor final_model.safetensors")
+            throw CheckpointError.badFile(path: folder, "holds neither final_model.pt nor final_model.safetensors")
         }
         return found
     }
 
     /// The BPE tokenizer from data-gym files; `tinypython_2k` gets its own pattern and <|endoftext|> = 2047.
     static func bpeTokenizer(name: String, encoderPath: String, mergesPath: String) throws -> BPETokenizer {
-        guard let encoder = FileManager.default.contents(atPath: encoderPath) else { throw ModelError.badFile(path: encoderPath, "cannot read file") }
-        guard let merges = FileManager.default.contents(atPath: mergesPath) else { throw ModelError.badFile(path: mergesPath, "cannot read file") }
+        guard let encoder = FileManager.default.contents(atPath: encoderPath) else { throw CheckpointError.badFile(path: encoderPath, "cannot read file") }
+        guard let merges = FileManager.default.contents(atPath: mergesPath) else { throw CheckpointError.badFile(path: mergesPath, "cannot read file") }
         let tinypython = name == "tinypython_2k"
         return try BPETokenizer(name: name, encoderJSON: [UInt8](encoder), vocabBPE: [UInt8](merges),
                                 pattern: tinypython ? BPETokenizer.tinypythonPattern : BPETokenizer.gpt2Pattern,
@@ -105,7 +105,7 @@ public enum CircuitSparsityLayout {
 
     /// beeg_config.json → our config (GPTConfig's defaults for absent fields) and the tokenizer name.
     static func modelConfig(_ data: Data, configPath: String, archive: TensorArchive) throws -> (ModelConfig, Biases, String) {
-        func bad(_ m: String) -> ModelError { .badFile(path: configPath, m) }
+        func bad(_ m: String) -> CheckpointError { .badFile(path: configPath, ParameterMessage(m)) }
         guard let parsed = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), case .object(let json) = parsed else {
             throw bad("not a JSON object")
         }
@@ -169,7 +169,7 @@ public enum CircuitSparsityLayout {
                                  tiedUnembed: try bool("tied_unembed", true), bias: linearBias || normBias || logitBias,
                                  // nn.RMSNorm's default ε is float32's machine epsilon; their LayerNorm uses 1e-5.
                                  normEps: rms ? Double(Float.ulpOfOne) : 1e-5)
-        do { try config.validate() } catch let e as ModelError { throw e.in(configPath) }
+        do { try config.validate() } catch ModelError.badConfig(let m) { throw CheckpointError.badFile(path: configPath, "bad config: \(m)") }
         // circuit_sparsity keeps int(afrac · width) entries, which may be zero; ours keeps at least one.
         if afrac < 1 {
             for (location, width) in locations.map({ ($0, $0.width(config)) }) where Int(afrac * Double(width)) < 1 {
@@ -222,7 +222,7 @@ public enum CircuitSparsityLayout {
         case "unembed/W_U": return transpose(try get("lm_head.weight", [c.vocab, d]))
         case "unembed/b_U": return try bias("final_logits_bias", shape, present: archive.shape(of: "final_logits_bias") != nil)
         case "bigram/table": return try get("bigram_table", shape)
-        default: throw ModelError.badFile(path: archive.path, "the circuit-sparsity layout has no tensor for \(name)")
+        default: throw CheckpointError.badFile(path: archive.path, "the circuit-sparsity layout has no tensor for \(name)")
         }
     }
 
@@ -247,7 +247,7 @@ public enum CircuitSparsityLayout {
         guard c.tiedUnembed, archive.shape(of: "lm_head.weight") != nil else { return }
         let lm = try Checkpoint.checkedTensor(archive, "lm_head.weight", shape: [c.vocab, c.dModel])
         guard lm.toArray() == (try archive.tensor("transformer.wte.weight")).toArray() else {
-            throw ModelError.badFile(path: archive.path, "tied_unembed is set but lm_head.weight differs from transformer.wte.weight")
+            throw CheckpointError.badFile(path: archive.path, "tied_unembed is set but lm_head.weight differs from transformer.wte.weight")
         }
     }
 }

@@ -27,7 +27,7 @@ public struct SafetensorsFile {
     static let elementSizes = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1]
 
     public init(path: String) throws {
-        func bad(_ m: String) -> ModelError { .badFile(path: path, m) }
+        func bad(_ m: String) -> CheckpointError { .badFile(path: path, ParameterMessage(m)) }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw bad("no such file") }
         guard !isDir.boolValue else { throw bad("is a directory, not a safetensors file") }
@@ -40,7 +40,7 @@ public struct SafetensorsFile {
     /// Parses a safetensors file's bytes; `path` names it in errors. Also the fuzzing entry point.
     public init(data: Data, path: String) throws {
         self.path = path
-        func bad(_ m: String) -> ModelError { .badFile(path: path, m) }
+        func bad(_ m: String) -> CheckpointError { .badFile(path: path, ParameterMessage(m)) }
         // Offsets below count from 0; a slice of a larger Data would not.
         let data = data.startIndex == 0 ? data : Data(data)
         self.data = data
@@ -99,7 +99,7 @@ public struct SafetensorsFile {
 
     /// The tensor converted to Float32. Integer dtypes are refused.
     public func tensor(_ name: String) throws -> Tensor {
-        guard let e = entry(name) else { throw ModelError.badFile(path: path, "missing tensor \(name)") }
+        guard let e = entry(name) else { throw CheckpointError.badFile(path: path, "missing tensor \(name)") }
         let t = Tensor(zeros: e.shape)
         let n = t.count
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
@@ -114,7 +114,7 @@ public struct SafetensorsFile {
             case "F16":
                 for i in 0..<n { t.data[i] = halfToFloat(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
             default:
-                throw ModelError.badFile(path: path, "tensor \(name) has integer dtype \(e.dtype), expected floating point")
+                throw CheckpointError.badFile(path: path, "tensor \(name) has integer dtype \(e.dtype), expected floating point")
             }
         }
         return t
@@ -147,7 +147,7 @@ public struct SafetensorsFile {
             output.discard()
             // The system's words for a full disk, as the HDF5 writers report it.
             let full = (error as? CocoaError)?.code == .fileWriteOutOfSpace
-            throw ModelError.badFile(path: path, "cannot write: \(full ? String(cString: strerror(ENOSPC)) : error.localizedDescription)")
+            throw CheckpointError.badFile(path: path, "cannot write: \(full ? String(cString: strerror(ENOSPC)) : error.localizedDescription)")
         }
     }
 }

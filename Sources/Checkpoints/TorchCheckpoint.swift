@@ -7,6 +7,7 @@
 import Foundation
 import Tensors
 import Model
+import Support
 
 public struct TorchCheckpoint: TensorArchive {
     public let path: String
@@ -17,7 +18,7 @@ public struct TorchCheckpoint: TensorArchive {
 
     public init(path: String) throws {
         self.path = path
-        func bad(_ m: String) -> ModelError { .badFile(path: path, m) }
+        func bad(_ m: String) -> CheckpointError { .badFile(path: path, ParameterMessage(m)) }
         if let handle = FileHandle(forReadingAtPath: path) {
             let head = handle.readData(ofLength: 2)
             try? handle.close()
@@ -45,8 +46,8 @@ public struct TorchCheckpoint: TensorArchive {
 
     /// The tensor as contiguous Float32 (float64, float16 and bfloat16 storages converted).
     public func tensor(_ name: String) throws -> Tensor {
-        func bad(_ m: String) -> ModelError { .badFile(path: path, "tensor \(name): \(m)") }
-        guard let ref = refs.first(where: { $0.name == name })?.tensor else { throw ModelError.badFile(path: path, "missing tensor \(name)") }
+        func bad(_ m: String) -> CheckpointError { .badFile(path: path, "tensor \(name): \(m)") }
+        guard let ref = refs.first(where: { $0.name == name })?.tensor else { throw CheckpointError.badFile(path: path, "missing tensor \(name)") }
         let storage = ref.storage
         guard let entry = archive.entry(prefix + "data/" + storage.key) else { throw bad("storage \(storage.key) is missing") }
         let size: Int

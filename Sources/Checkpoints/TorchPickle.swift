@@ -59,11 +59,11 @@ enum TorchPickle {
         var machine = Machine(bytes: [UInt8](bytes), path: path)
         defer { machine.releaseContainers() }
         guard case .dict(let dict) = try machine.run() else {
-            throw ModelError.badFile(path: path, "the pickle holds no dict of tensors (not a state_dict)")
+            throw CheckpointError.badFile(path: path, "the pickle holds no dict of tensors (not a state_dict)")
         }
         return try dict.items.map { key, value in
-            guard case .string(let name) = key else { throw ModelError.badFile(path: path, "state_dict key is not a string") }
-            guard case .tensor(let ref) = value else { throw ModelError.badFile(path: path, "state_dict entry \(name) is not a tensor") }
+            guard case .string(let name) = key else { throw CheckpointError.badFile(path: path, "state_dict key is not a string") }
+            guard case .tensor(let ref) = value else { throw CheckpointError.badFile(path: path, "state_dict entry \(name) is not a tensor") }
             return (name, ref)
         }
     }
@@ -77,7 +77,7 @@ enum TorchPickle {
         /// Every dict and list made, emptied one by one at the end (see the note above).
         var containers: [AnyObject] = []
 
-        func fail(_ m: String) -> ModelError { .badFile(path: path, "pickle: \(m)") }
+        func fail(_ m: String) -> CheckpointError { .badFile(path: path, "pickle: \(m)") }
 
         mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
             guard n >= 0, pos + n <= bytes.count else { throw fail("truncated at byte \(pos)") }

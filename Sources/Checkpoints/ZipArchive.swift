@@ -7,6 +7,7 @@
 
 import Foundation
 import Model
+import Support
 
 public struct ZipEntry: Sendable {
     public let name: String
@@ -23,7 +24,7 @@ public struct ZipArchive {
 
     public init(path: String) throws {
         self.path = path
-        func bad(_ m: String) -> ModelError { .badFile(path: path, m) }
+        func bad(_ m: String) -> CheckpointError { .badFile(path: path, ParameterMessage(m)) }
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
             throw bad("cannot read file")
         }
@@ -104,7 +105,7 @@ public struct ZipArchive {
     public func read(_ entry: ZipEntry) throws -> Data {
         let bytes = data.subdata(in: entry.dataOffset..<(entry.dataOffset + entry.size))
         guard CRC32.checksum(bytes) == entry.crc32 else {
-            throw ModelError.badFile(path: path, "entry \(entry.name) fails its CRC-32 check (file damaged)")
+            throw CheckpointError.badFile(path: path, "entry \(entry.name) fails its CRC-32 check (file damaged)")
         }
         return bytes
     }
@@ -124,9 +125,9 @@ struct ByteReader {
 
     /// A 64-bit size or offset; values that cannot be one are an error.
     func int64(_ at: Int) throws -> Int {
-        guard at >= 0, at + 8 <= data.count else { throw ModelError.badFile(path: path, "zip record truncated") }
+        guard at >= 0, at + 8 <= data.count else { throw CheckpointError.badFile(path: path, "zip record truncated") }
         let v = UInt64(u32(at)) | UInt64(u32(at + 4)) << 32
-        guard v < UInt64(Int.max / 2) else { throw ModelError.badFile(path: path, "zip size or offset \(v) is out of range") }
+        guard v < UInt64(Int.max / 2) else { throw CheckpointError.badFile(path: path, "zip size or offset \(v) is out of range") }
         return Int(v)
     }
 }

@@ -117,30 +117,30 @@ public final class DilutionStudy {
         if let path {
             guard let data = FileManager.default.contents(atPath: path),
                   let doc = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), case .array(let nodes)? = doc["nodes"] else {
-                throw ModelError.badFile(path: path, "not a circuit file (no nodes list)")
+                throw CircuitError.badFile(path: path, "not a circuit file (no nodes list)")
             }
             if let task = doc["task"]?.stringValue, task != "bracket_counting" {
-                throw ModelError.badFile(path: path, "is a circuit for \(task), expected bracket_counting")
+                throw CircuitError.badFile(path: path, "is a circuit for \(task), expected bracket_counting")
             }
             for (i, node) in nodes.enumerated() {
                 guard let loc = node["location"]?.stringValue, let idx = node["index"]?.numberValue else {
-                    throw ModelError.badFile(path: path, "node \(i) has no location and index")
+                    throw CircuitError.badFile(path: path, "node \(i) has no location and index")
                 }
                 let bits = loc.split(separator: ".")
                 guard bits.count == 2, bits[1] == "attn_out" else { continue }
                 // Checked before use: a channel past the model's width would index out of bounds.
                 guard let l = Int(bits[0]), (0..<sparse.nLayer).contains(l), idx.rounded() == idx, idx >= 0, idx < Double(sparse.dModel) else {
-                    throw ModelError.badFile(path: path, "node \(i) (\(loc) channel \(idx)) is outside the sparse model (\(sparse.nLayer) layers, d_model \(sparse.dModel))")
+                    throw CircuitError.badFile(path: path, "node \(i) (\(loc) channel \(idx)) is outside the sparse model (\(sparse.nLayer) layers, d_model \(sparse.dModel))")
                 }
                 found.append((l, Int(idx)))
             }
-            guard !found.isEmpty else { throw ModelError.badFile(path: path, "the circuit has no attention-write nodes") }
+            guard !found.isEmpty else { throw CircuitError.badFile(path: path, "the circuit has no attention-write nodes") }
         } else {
             found = (0..<sparse.nLayer).flatMap { l in (0..<sparse.dModel).map { (l, $0) } }
         }
         let held = Set(bridge.sites.map(\.hook))
         found = found.filter { held.contains(HookPoint.residMid($0.0).name) }
-        guard !found.isEmpty else { throw BridgeError.mismatch("the bridge holds none of the resid_mid sites the depth signal could be at") }
+        guard !found.isEmpty else { throw CircuitError.mismatch("the bridge holds none of the resid_mid sites the depth signal could be at") }
         return found
     }
 
@@ -265,7 +265,7 @@ public final class DilutionStudy {
     }
 
     public func run(lengths: [Int], distractors: Bool) throws -> [DilutionModelResult] {
-        guard !signal.channels.isEmpty else { throw BridgeError.mismatch("choose the depth signal before running the study") }
+        guard !signal.channels.isEmpty else { throw CircuitError.mismatch("choose the depth signal before running the study") }
         var mechanism = Double.nan
         return try [true, false].map { sparseSide in
             let model = sparseSide ? sparse : dense

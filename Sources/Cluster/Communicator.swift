@@ -4,6 +4,7 @@
 // started by `mpirun`, joins MPI_COMM_WORLD (MPICommunicator.swift).
 
 import Foundation
+import Support
 
 public protocol Communicator: AnyObject {
     var rank: Int { get }
@@ -26,7 +27,7 @@ public final class SingleProcess: Communicator {
     public func finish() {}
 }
 
-public struct ClusterError: Error, CustomStringConvertible {
+public struct ClusterError: UserFacingError {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }

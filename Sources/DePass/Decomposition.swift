@@ -7,6 +7,7 @@
 
 import Tensors
 import Model
+import Support
 
 /// How an MLP neuron's output is shared among components.
 public enum MLPRule: String, Sendable, CaseIterable {
@@ -67,8 +68,11 @@ public final class Components {
     }
 }
 
-public struct DePassError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
+/// The DePass module's one error type.
+public struct DePassError: UserFacingError {
+    public let text: ParameterMessage
+    public init(_ text: ParameterMessage) { self.text = text }
+    public var message: String { text.description }
     public var description: String { message }
+    public func message(naming name: (String) -> String) -> String { text.rendered(naming: name) }
 }

@@ -99,7 +99,7 @@ extension DecomposedForward {
     /// Reads a basis from `FILE.h5:DATASET` (float32 [r, d_model]).
     public static func loadBasis(_ spec: String, width: Int) throws -> Tensor {
         guard let colon = spec.lastIndex(of: ":") else {
-            throw DePassError("--basis must be FILE.h5:DATASET, got \(spec)")
+            throw DePassError("\(parameter: "basis") must be FILE.h5:DATASET, got \(spec)")
         }
         let path = String(spec[..<colon]), name = String(spec[spec.index(after: colon)...])
         let file = try H5File(open: path)

@@ -2,8 +2,9 @@
 // HDF5's own explanation from its error stack.
 
 import CHDF5
+import Support
 
-public struct HDF5Error: Error, CustomStringConvertible, Equatable {
+public struct HDF5Error: UserFacingError, Equatable {
     public let path: String
     public let message: String
 

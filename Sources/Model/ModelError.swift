@@ -1,7 +1,9 @@
 // The Model module's one error type. Each case prints as one line that names
 // the file or argument at fault.
 
-public enum ModelError: Error, CustomStringConvertible, Equatable {
+import Support
+
+public enum ModelError: UserFacingError, Equatable {
     case badConfig(String)
     case badFile(path: String, String)
     case unknownHook(String, suggestions: [String])
@@ -19,7 +21,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     }
 
     /// The same error, attributed to a file.
-    package func `in`(_ path: String) -> ModelError {
+    func `in`(_ path: String) -> ModelError {
         switch self {
         case .badConfig(let m): return .badFile(path: path, "bad config: \(m)")
         default: return self

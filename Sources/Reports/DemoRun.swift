@@ -51,7 +51,7 @@ public struct DemoSettings: Codable, Sendable {
     }
 }
 
-public enum DemoError: Error, CustomStringConvertible {
+public enum DemoError: UserFacingError {
     case missing(String, how: String)
     case badRun(String)
     public var description: String {

@@ -11,11 +11,12 @@ import Foundation
 import Tasks
 import Tensors
 import Model
+import Support
 
 public enum SteeringSource: String, Sendable, CaseIterable, Codable { case sparse, encoded }
 public enum SteeringRescale: String, Sendable, CaseIterable, Codable { case none, rms }
 
-public struct SteeringError: Error, CustomStringConvertible {
+public struct SteeringError: UserFacingError {
     public let message: String
     public init(_ m: String) { message = m }
     public var description: String { message }

@@ -1,7 +1,7 @@
 // The Support module's one error type: a file or folder that could not be read, written,
 // locked or moved into place. Printed as one line naming the path.
 
-public struct FileError: Error, CustomStringConvertible, Equatable {
+public struct FileError: UserFacingError, Equatable {
     public let path: String
     public let message: String
 

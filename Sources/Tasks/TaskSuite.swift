@@ -6,6 +6,7 @@
 import Tensors
 import Model
 import Text
+import Support
 
 public struct TaskPrompt: Equatable, Sendable {
     public let tokens: [Int32]
@@ -141,7 +142,7 @@ public enum TaskSuite {
     }
 }
 
-public enum TaskError: Error, CustomStringConvertible {
+public enum TaskError: UserFacingError {
     case unknownTask(String, known: [String])
     public var description: String {
         switch self {

@@ -2,6 +2,7 @@
 // eigendecomposition (LAPACKE_dsyevd). Matrices are row-major [Double] arrays.
 
 import CLinAlg
+import Support
 
 public enum LinearAlgebra {
     /// C[m, n] = alpha · op(A) · op(B) + beta · C (row-major, Float64).
@@ -18,7 +19,7 @@ public enum LinearAlgebra {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    public struct EigenError: Error, CustomStringConvertible {
+    public struct EigenError: UserFacingError {
         public let info: Int32
         public var description: String { "the symmetric eigendecomposition failed (LAPACK info \(info))" }
     }

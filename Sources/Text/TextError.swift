@@ -1,7 +1,9 @@
 // The Text module's one error type: text a tokenizer cannot encode, and corpus or
 // tokenizer files that cannot be read. Each case prints as one line naming the file or position.
 
-public enum TextError: Error, CustomStringConvertible, Equatable {
+import Support
+
+public enum TextError: UserFacingError, Equatable {
     case badFile(path: String, String)
     case badToken(String)
     /// Text the character tokenizer cannot encode; `index` counts characters (= bytes, since all before are ASCII).

@@ -3,6 +3,7 @@
 
 import Foundation
 import Model
+import Support
 
 public struct SparsityRecipe: Codable, Equatable, Sendable {
     /// Kept fraction of every weight matrix at the end of annealing (e.g. 0.0625).
@@ -168,7 +169,7 @@ public struct Recipe: Codable, Equatable, Sendable {
     }
 }
 
-public enum TrainingError: Error, CustomStringConvertible {
+public enum TrainingError: UserFacingError {
     case badRecipe(String)
     case badFile(path: String, String)
 

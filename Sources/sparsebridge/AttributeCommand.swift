@@ -28,7 +28,7 @@ struct AttributeCommand: ParsableCommand {
         let c = loaded.model.config
         guard let mlpRule = MLPRule(rawValue: rule) else { throw ValidationError("--rule must be ratio or softmax") }
         let tokens = Array(try loaded.tokenizer.encode(text).suffix(c.nCtx))
-        guard !tokens.isEmpty else { throw ModelError.badInput("--text is empty") }
+        guard !tokens.isEmpty else { throw CommandError("--text is empty") }
         func token(_ s: String, _ flag: String) throws -> Int32 {
             let t = try loaded.tokenizer.encode(s)
             guard t.count == 1 else { throw ValidationError("\(flag) must be exactly one token, got \(t.count)") }

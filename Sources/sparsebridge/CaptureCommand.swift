@@ -48,7 +48,7 @@ struct CaptureCommand: ParsableCommand {
         let summary: CaptureSummary
         if corpus == "synthetic" {
             guard loaded.tokenizer is CharTokenizer else {
-                throw ModelError.badInput("--corpus synthetic produces character tokens; \(model) uses another tokenizer")
+                throw CommandError("--corpus synthetic produces character tokens; \(model) uses another tokenizer")
             }
             var stream = SyntheticCorpus(seed: seed)
             summary = try ShardedCapture.run(loaded, modelSHA256: sha, corpus: &stream, request: request, group: group)

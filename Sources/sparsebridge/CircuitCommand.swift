@@ -50,13 +50,13 @@ struct CircuitCommand: ParsableCommand {
         let batch = { (step: Int) in t.pairs(count: pairs, seed: seed &* 1_000_003 &+ UInt64(step) &* 7919 &+ 2_000_000).flatMap(\.prompts) }
         let fullSizing = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: validation)
         guard pruner.meetsTarget(fullSizing) else {
-            throw ModelError.badInput("the full model's contrast loss on \(task) is \(fmt(fullSizing.loss)) ± \(fmt(fullSizing.standardError)) (standard error), not within --target-loss \(targetLoss) by --confidence \(confidence) standard errors: no circuit can reach it")
+            throw CommandError("the full model's contrast loss on \(task) is \(fmt(fullSizing.loss)) ± \(fmt(fullSizing.standardError)) (standard error), not within --target-loss \(targetLoss) by --confidence \(confidence) standard errors: no circuit can reach it")
         }
         let progress = ProgressLine("circuit", total: steps, unit: "steps")
         try pruner.optimize(batches: batch) { step, loss, open in progress.update(step, extra: "loss \(fmt(loss)) open \(open)") }
         progress.finish()
         guard let (mask, loss) = try pruner.circuit(validation: validation) else {
-            throw ModelError.badInput("no mask reached --target-loss \(targetLoss) on \(task)")
+            throw CommandError("no mask reached --target-loss \(targetLoss) on \(task)")
         }
         let alone = try pruner.evaluate(mask, prompts: heldout)
         let without = try pruner.evaluate(mask.inverted(), prompts: heldout)

@@ -58,7 +58,7 @@ struct FitCommand: ParsableCommand {
         if let denseActs, let sparseActs {
             let a = try ActivationFile(path: denseActs), b = try ActivationFile(path: sparseActs)
             for (file, model) in [(a, dense), (b, sparse)] where file.modelSHA256 != (try ModelLoader.sha256(model)) {
-                throw BridgeError.mismatch("\(file.path) was captured from another model than \(model) (SHA-256 differs)")
+                throw CommandError("\(file.path) was captured from another model than \(model) (SHA-256 differs)")
             }
             acc = try BridgeFitter.accumulate(denseActs: a, sparseActs: b, options: options, batch: batch, part: (group.rank, group.size))
             source = ["dense_acts": .string(denseActs), "sparse_acts": .string(sparseActs)]

@@ -28,7 +28,7 @@ struct GradCommand: ParsableCommand {
         let c = loaded.model.config
         let tokens = try loaded.tokenizer.encode(text)
         guard tokens.count >= 2, tokens.count <= c.nCtx + 1 else {
-            throw ModelError.badInput("--text must hold between 2 and n_ctx + 1 = \(c.nCtx + 1) tokens, not \(tokens.count)")
+            throw CommandError("--text must hold between 2 and n_ctx + 1 = \(c.nCtx + 1) tokens, not \(tokens.count)")
         }
         let points = sites.isEmpty ? [] : try HookPoint.parseList(sites, config: c)
         let result = try LossGradient.compute(model: loaded.model, tokens: tokens, batch: 1, seqLen: tokens.count - 1,

@@ -32,7 +32,7 @@ struct FileSummary {
         if ModelLoader.isCheckpoint(path) { return try model(path) }  // a circuit_sparsity folder or .pt
         let file = try H5File(open: path)
         guard file.hasAttribute("format") else {
-            throw ModelError.badFile(path: path, "an HDF5 file, but not one of SparseBridge's (no format attribute)")
+            throw CommandError(file: path, "an HDF5 file, but not one of SparseBridge's (no format attribute)")
         }
         switch try file.stringAttribute("format") {
         case ModelFile.format:
@@ -45,7 +45,7 @@ struct FileSummary {
             file.closeFile()
             return try bridge(path)
         case let other:
-            throw ModelError.badFile(path: path, "unknown format \(other)")
+            throw CommandError(file: path, "unknown format \(other)")
         }
     }
 

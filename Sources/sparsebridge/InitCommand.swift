@@ -19,7 +19,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: config) else {
-            throw ModelError.badFile(path: config, "cannot read config file")
+            throw CommandError(file: config, "cannot read config file")
         }
         let cfg = try ModelConfig.decode(json: String(decoding: data, as: UTF8.self), source: config)
         let model = try Transformer(config: cfg, seed: seed)

@@ -1,23 +1,19 @@
-// Shared output helpers: error classification, aligned tables, JSON printing.
+// Shared output helpers: the CLI's own error, flag names for library parameters, aligned
+// tables, JSON printing.
 
-import ArgumentParser
-import Bridges
-import Cluster
-import DePass
-import Reports
-import Steering
-import Text
 import Foundation
-import HDF5
-import Tasks
-import Training
-import Model
 import Support
 
-/// Errors that carry their own one-line message (ArgumentParser's own are printed its way).
-func isOurError(_ error: Error) -> Bool {
-    error is ModelError || error is TextError || error is FileError || error is HDF5Error || error is TaskError || error is TrainingError || error is BridgeError || error is DePassError || error is SteeringError || error is DemoError || error is ClusterError
+/// A refusal of the command itself (an empty --text, a mask that reached no target): the
+/// library's errors are each module's own type; this is the CLI's.
+struct CommandError: UserFacingError {
+    let description: String
+    init(_ message: String) { description = message }
+    init(file: String, _ message: String) { description = "\(file): \(message)" }
 }
+
+/// How the CLI names a library parameter: by the flag that carries it (`seq_len` → `--seq-len`).
+func flag(_ parameter: String) -> String { "--" + parameter.replacingOccurrences(of: "_", with: "-") }
 
 /// A plain text table with right-aligned numbers.
 struct Table {

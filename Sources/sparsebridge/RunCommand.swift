@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
         guard top > 0 else { throw ValidationError("--top must be positive") }
         let loaded = try ModelLoader.load(model)
         let tokens = try loaded.tokenizer.encode(text)
-        guard !tokens.isEmpty else { throw ModelError.badInput("--text is empty") }
+        guard !tokens.isEmpty else { throw CommandError("--text is empty") }
         let n = loaded.model.config.nCtx
         let window = Array(tokens.suffix(n))  // the model sees at most n_ctx tokens
         let logits = try loaded.model.logits(tokens: window)

@@ -44,8 +44,8 @@ struct SparseBridge: ParsableCommand {
             }
             try command.run()
             Cluster.current?.finish()
-        } catch let error where isOurError(error) {
-            fail("\(error)")
+        } catch let error as UserFacingError {
+            fail(error.message(naming: flag))
         } catch {
             // One process of several ends the whole job, so that no rank waits forever for it
             // and no output is made from a part of the work.

@@ -26,8 +26,8 @@ struct TokenizeCommand: ParsableCommand {
         let tokenizer = try ModelLoader.load(model).tokenizer
         var input = text ?? ""
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else { throw ModelError.badFile(path: file, "cannot read file") }
-            guard let decoded = String(data: data, encoding: .utf8) else { throw ModelError.badFile(path: file, "is not UTF-8 text") }
+            guard let data = FileManager.default.contents(atPath: file) else { throw CommandError(file: file, "cannot read file") }
+            guard let decoded = String(data: data, encoding: .utf8) else { throw CommandError(file: file, "is not UTF-8 text") }
             input = decoded
         }
         if lines {

@@ -252,7 +252,7 @@ struct CaptureTests {
                             request: CaptureRequest(sites: captureSites, tokens: 96, seqLen: 8, batch: 2, resume: true, outPath: out))
         }
         var fresh = try fx.corpus()
-        let error = #expect(throws: ModelError.self) {
+        let error = #expect(throws: BridgeError.self) {
             try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &fresh,
                             request: CaptureRequest(sites: [.residPre(0)], tokens: 96, seqLen: 8, batch: 2, resume: true, outPath: out))
         }
@@ -261,7 +261,7 @@ struct CaptureTests {
         // The partial file is still there for a matching resume.
         #expect(fileExists(fx.dir.file(".acts.h5.partial")))
         var again = try fx.corpus()
-        let other = #expect(throws: ModelError.self) {
+        let other = #expect(throws: BridgeError.self) {
             try Capture.run(fx.loaded, modelSHA256: String(repeating: "0", count: 64), corpus: &again,
                             request: CaptureRequest(sites: captureSites, tokens: 96, seqLen: 8, batch: 2, resume: true, outPath: out))
         }
@@ -275,15 +275,15 @@ struct CaptureTests {
         try String(repeating: "x", count: 30).write(toFile: short, atomically: true, encoding: .utf8)  // + newline = 31 tokens
         var corpus = try TextCorpus(path: short, tokenizer: CharTokenizer())
         let out = fx.dir.file("acts.h5")
-        let error = #expect(throws: ModelError.self) {
+        let error = #expect(throws: BridgeError.self) {
             try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &corpus,
                             request: CaptureRequest(sites: [.residPre(0)], tokens: 80, seqLen: 8, batch: 4, outPath: out))
         }
-        guard case .badInput(let message)? = error else { Issue.record("expected badInput, got \(String(describing: error))"); return }
+        guard case .noTokens(let message)? = error else { Issue.record("expected noTokens, got \(String(describing: error))"); return }
         // Three whole sequences of 8 fit in 31 tokens.
-        #expect(message.contains("only 24 tokens"))
-        #expect(message.contains("80"))
-        #expect(message.contains(short))
+        #expect(message.description.contains("only 24 tokens"))
+        #expect(message.description.contains("80"))
+        #expect(message.description.contains(short))
         #expect(!fileExists(out) && !fileExists(fx.dir.file(".acts.h5.partial")))
     }
 
@@ -297,7 +297,7 @@ struct CaptureTests {
                         CaptureRequest(sites: [.residPre(0)], tokens: 0, seqLen: 8, outPath: out),
                         CaptureRequest(sites: [.residPre(0)], tokens: 8, seqLen: 8, batch: 0, outPath: out)] {
             var corpus = try fx.corpus()
-            #expect(throws: ModelError.self) {
+            #expect(throws: BridgeError.self) {
                 try Capture.run(fx.loaded, modelSHA256: fx.modelSHA, corpus: &corpus, request: request)
             }
         }

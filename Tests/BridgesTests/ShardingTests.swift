@@ -117,7 +117,7 @@ struct ShardingTests {
         let out = fx.dir.file("acts.h5")
         try shardedCapture(fx, out: out, sequences: 4, size: 2, sites: [.residPre(0)])
         try FileManager.default.removeItem(atPath: ShardedCapture.shardPath(out, rank: 1, size: 2))
-        let error = #expect(throws: ModelError.self) { _ = try ActivationFile(path: out) }
+        let error = #expect(throws: BridgeError.self) { _ = try ActivationFile(path: out) }
         #expect("\(error!)".contains("acts.rank1-of-2.h5") && "\(error!)".contains("missing"))
     }
 
@@ -128,7 +128,7 @@ struct ShardingTests {
         try shardedCapture(fx, out: a, sequences: 4, size: 2, sites: [.residPre(0)])
         // Shard 1 given twice: its first sequence is not where shard 0 ends.
         let shard1 = ShardedCapture.shardPath(a, rank: 1, size: 2)
-        let error = #expect(throws: ModelError.self) {
+        let error = #expect(throws: BridgeError.self) {
             try ShardedCapture.writeVirtualFile(fx.dir.file("b.h5"), shards: [shard1, shard1])
         }
         #expect("\(error!)".contains("is not shard 0 of 2"))

@@ -39,7 +39,7 @@ struct TorchCheckpointTests {
     @Test("a pickle calling os.system is refused, naming the global")
     func malicious() throws {
         let path = Fixtures.path("circuit_sparsity/malicious.pt")
-        let error = #expect(throws: ModelError.self) { _ = try TorchCheckpoint(path: path) }
+        let error = #expect(throws: CheckpointError.self) { _ = try TorchCheckpoint(path: path) }
         let message = error?.description ?? ""
         #expect(message.hasPrefix(path + ": pickle: refused global posix.system at byte"))
         #expect(!message.contains("\n"))
@@ -50,11 +50,11 @@ struct TorchCheckpointTests {
         let dir = TemporaryDirectory("torch")
         let text = dir.file("notes.pt")
         try "hello".write(toFile: text, atomically: true, encoding: .utf8)
-        let error = #expect(throws: ModelError.self) { _ = try TorchCheckpoint(path: text) }
+        let error = #expect(throws: CheckpointError.self) { _ = try TorchCheckpoint(path: text) }
         #expect(error?.description.contains("not a zip archive") == true)
         let legacy = dir.file("legacy.pt")
         try Data([0x80, 0x02, 0x8a, 0x0a]).write(to: URL(fileURLWithPath: legacy))
-        let old = #expect(throws: ModelError.self) { _ = try TorchCheckpoint(path: legacy) }
+        let old = #expect(throws: CheckpointError.self) { _ = try TorchCheckpoint(path: legacy) }
         #expect(old?.description.contains("legacy") == true)
     }
 

@@ -71,7 +71,7 @@ struct SafetensorsTests {
             (e.name.hasPrefix("lm_head.") ? e.name : prefix + e.name, try raw.tensor(e.name))
         }, metadata: [:], to: bare)
         // Without config.json the head count is unknown.
-        let missing = #expect(throws: ModelError.self) { _ = try Checkpoint.load(bare) }
+        let missing = #expect(throws: CheckpointError.self) { _ = try Checkpoint.load(bare) }
         #expect(missing?.description.contains("config.json") == true)
         try #"{"n_head": 4, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05}"#
             .write(toFile: dir.file("config.json"), atomically: true, encoding: .utf8)
@@ -86,7 +86,7 @@ struct SafetensorsTests {
     func gpt2Incompatible() throws {
         let dir = TemporaryDirectory("st")
         let (_, loaded, _) = try savedModel(TestConfigs.sparse, seed: 9, in: dir)
-        let error = #expect(throws: ModelError.self) {
+        let error = #expect(throws: CheckpointError.self) {
             try Checkpoint.export(loaded, layout: .hfGPT2, to: dir.file("x.safetensors"))
         }
         let text = error?.description ?? ""
@@ -133,9 +133,9 @@ struct SafetensorsTests {
         #expect(f16.shape == [2, 4])
         #expect(f16.toArray() == [1, -2, 0.5, 65504, 5.9604645e-8, -5.9604645e-8, .infinity, -.infinity])
         #expect(try file.tensor("bf16").toArray() == [1, -3])
-        let integer = #expect(throws: ModelError.self) { _ = try file.tensor("i32") }
+        let integer = #expect(throws: CheckpointError.self) { _ = try file.tensor("i32") }
         #expect(integer?.description.contains("integer dtype I32") == true)
-        #expect(throws: ModelError.self) { _ = try file.tensor("nope") }
+        #expect(throws: CheckpointError.self) { _ = try file.tensor("nope") }
     }
 
     struct BadFile: CustomTestStringConvertible, Sendable {
@@ -189,7 +189,7 @@ struct SafetensorsTests {
         let path = dir.file("bad.safetensors")
         writeBytes(bad.bytes, to: path)
         for attempt in 0..<2 {
-            let error = #expect(throws: ModelError.self) {
+            let error = #expect(throws: CheckpointError.self) {
                 if attempt == 0 { _ = try SafetensorsFile(path: path) } else { _ = try Checkpoint.load(path) }
             }
             guard case .badFile(let where_, let message)? = error else {
@@ -197,16 +197,16 @@ struct SafetensorsTests {
                 continue
             }
             #expect(where_ == path)
-            #expect(message.contains(bad.message), "message was: \(message)")
+            #expect(message.description.contains(bad.message), "message was: \(message)")
         }
     }
 
     @Test("a missing file or a folder is refused")
     func notAFile() {
         let dir = TemporaryDirectory("st")
-        #expect(throws: ModelError.badFile(path: dir.file("none.safetensors"), "no such file")) {
+        #expect(throws: CheckpointError.badFile(path: dir.file("none.safetensors"), "no such file")) {
             _ = try SafetensorsFile(path: dir.file("none.safetensors"))
         }
-        #expect(throws: ModelError.self) { _ = try SafetensorsFile(path: dir.path) }
+        #expect(throws: CheckpointError.self) { _ = try SafetensorsFile(path: dir.path) }
     }
 }
