@@ -8,7 +8,7 @@ let package = Package(
     products: [
         .library(name: "SparseBridge", targets: [
             "Support", "Tensors", "HDF5", "Text", "Model", "Checkpoints", "Training", "Tasks", "Cluster", "Bridges", "DePass",
-            "Steering", "Circuits", "Reports",
+            "Steering", "Circuits", "Study",
         ]),
         .executable(name: "sparsebridge", targets: ["sparsebridge"]),
     ],
@@ -44,13 +44,13 @@ let package = Package(
         .target(name: "Bridges", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model", "Training", "Tasks", "Cluster"]),
         .target(name: "DePass", dependencies: ["Support", "Tensors", "HDF5", "Model"]),
         .target(name: "Circuits", dependencies: ["Support", "Tensors", "Text", "Model", "Training", "Tasks", "Bridges"]),
-        .target(name: "Reports", dependencies: [
+        .target(name: "Study", dependencies: [
             "Support", "Tensors", "HDF5", "Text", "Model", "Checkpoints", "Tasks", "Bridges", "DePass", "Steering", "Circuits",
         ]),
         .target(name: "Steering", dependencies: ["Support", "Tensors", "Text", "Model", "Training", "Tasks", "Bridges", "DePass"]),
         .executableTarget(name: "sparsebridge", dependencies: [
             "Support", "Tensors", "HDF5", "Text", "Model", "Checkpoints", "Training", "Tasks", "Bridges", "DePass", "Steering",
-            "Circuits", "Reports", "Cluster",
+            "Circuits", "Study", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -69,28 +69,23 @@ public struct CircuitGraph: Sendable {
         self.edges = edges
     }
 
+    /// The graph as a circuit file (CircuitFile.swift); the caller fills in the pruning run.
     /// Dense models' circuits hold hundreds of thousands of edges; the file lists the
     /// `maxEdges` strongest (by |weight|, with `edges_listed` < `edge_count` saying so) and,
     /// per node, how many edges it reads and writes with its strongest few.
-    public func json(extra: [String: JSONValue], maxEdges: Int = 20_000) -> JSONValue {
+    public func file(maxEdges: Int = 20_000) -> CircuitFile {
         let ranked = edges.sorted { abs($0.weight) > abs($1.weight) || (abs($0.weight) == abs($1.weight) && ($0.from, $0.to) < ($1.from, $1.to)) }
         var reads: [String: [CircuitEdge]] = [:], writes: [String: [CircuitEdge]] = [:]
         for e in ranked { reads[e.to, default: []].append(e); writes[e.from, default: []].append(e) }
-        var o = extra
-        o["node_count"] = .number(Double(nodes.count))
-        o["edge_count"] = .number(Double(edges.count))
-        o["edges_listed"] = .number(Double(min(edges.count, maxEdges)))
-        o["nodes"] = .array(nodes.map { n in
+        let fileNodes = nodes.map { n -> CircuitFile.Node in
             let id = Self.id(n.location, n.index)
             let r = reads[id] ?? [], w = writes[id] ?? []
-            return .object(["id": .string(id), "location": .string(n.location.name), "index": .number(Double(n.index)),
-                            "reads_count": .number(Double(r.count)), "writes_count": .number(Double(w.count)),
-                            "reads": .array(r.prefix(8).map { .string($0.from) }),
-                            "writes": .array(w.prefix(8).map { .string($0.to) })])
-        })
-        o["edges"] = .array(ranked.prefix(maxEdges).map { .object(["from": .string($0.from), "to": .string($0.to), "kind": .string($0.kind),
-                                                                   "weight": .number(Double($0.weight))]) })
-        return .object(o)
+            return CircuitFile.Node(id: id, location: n.location.name, index: n.index, readsCount: r.count, writesCount: w.count,
+                                    reads: r.prefix(8).map(\.from), writes: w.prefix(8).map(\.to))
+        }
+        let fileEdges = ranked.prefix(maxEdges).map { CircuitFile.Edge(from: $0.from, to: $0.to, kind: $0.kind, weight: Double($0.weight)) }
+        return CircuitFile(nodes: fileNodes, edges: fileEdges, nodeCount: nodes.count, edgeCount: edges.count,
+                           edgesListed: min(edges.count, maxEdges))
     }
 
     /// Graphviz DOT of the nodes and the `maxEdges` strongest edges.

@@ -115,15 +115,12 @@ public final class DilutionStudy {
     public static func candidates(circuit path: String?, sparse: ModelConfig, bridge: Bridge) throws -> [(Int, Int)] {
         var found: [(Int, Int)] = []
         if let path {
-            guard let data = FileManager.default.contents(atPath: path),
-                  let doc = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), case .array(let nodes)? = doc["nodes"] else {
-                throw CircuitError.badFile(path: path, "not a circuit file (no nodes list)")
-            }
-            if let task = doc["task"]?.stringValue, task != "bracket_counting" {
+            let file = try CircuitFile.read(path)
+            if let task = file.task, task != "bracket_counting" {
                 throw CircuitError.badFile(path: path, "is a circuit for \(task), expected bracket_counting")
             }
-            for (i, node) in nodes.enumerated() {
-                guard let loc = node["location"]?.stringValue, let idx = node["index"]?.numberValue else {
+            for (i, node) in file.nodes.enumerated() {
+                guard let loc = node.location, let idx = node.index else {
                     throw CircuitError.badFile(path: path, "node \(i) has no location and index")
                 }
                 let bits = loc.split(separator: ".")

@@ -31,13 +31,33 @@ public enum ChannelRanking: String, Sendable, CaseIterable, Codable {
     case effect
 }
 
-public struct SteeringPoint: Sendable {
+/// One strength of a steering curve, as `steer --json` prints it and the study's results.json
+/// holds it (one type, so the two cannot drift apart).
+public struct SteeringPoint: Codable, Sendable, Equatable {
     public let alpha: Double
     public let meanProbability: Double
     public let meanLogitDiff: Double
     public let flipRate: Double
     public let controlMeanLogitDiff: Double
     public let controlFlipRate: Double
+
+    enum CodingKeys: String, CodingKey {
+        case alpha, meanProbability = "mean_p_target", meanLogitDiff = "mean_logit_diff", flipRate = "flip_rate"
+        case controlMeanLogitDiff = "control_mean_logit_diff", controlFlipRate = "control_flip_rate"
+    }
+}
+
+/// The prompt pairs of a steering study, fixed once for the CLI and the study: channels are
+/// ranked on one set and the curve is measured on another, held out.
+public enum SteeringPairs {
+    public static let rankingCount = 100
+    public static let rankingSeed: UInt64 = 1
+    public static let heldoutSeed: UInt64 = 2
+    /// DePass of the steered run uses the first pairs of the held-out set.
+    public static let attributionCount = 20
+
+    public static func ranking(_ task: BinaryTask) -> [PromptPair] { task.pairs(count: rankingCount, seed: rankingSeed) }
+    public static func heldout(_ task: BinaryTask, count: Int) -> [PromptPair] { task.pairs(count: count, seed: heldoutSeed) }
 }
 
 extension Steerer {

@@ -42,10 +42,14 @@ public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 
     /// Compact JSON with sorted keys (stable across runs).
-    public var jsonString: String {
+    public var jsonString: String { try! Self.string(self) }
+
+    /// Any Codable value as compact JSON with sorted keys: typed results print exactly as
+    /// the same tree of JSONValues would.
+    public static func string<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     public var description: String { jsonString }

@@ -62,24 +62,21 @@ struct CircuitCommand: ParsableCommand {
         let without = try pruner.evaluate(mask.inverted(), prompts: heldout)
         let full = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: heldout)
         let graph = CircuitGraph(model: m, mask: mask)
-        func score(_ s: (loss: Double, accuracy: Double, standardError: Double)) -> JSONValue {
-            .object(["loss": .number(s.loss), "accuracy": .number(s.accuracy), "loss_standard_error": .number(s.standardError)])
+        func score(_ s: (loss: Double, accuracy: Double, standardError: Double)) -> CircuitFile.Score {
+            CircuitFile.Score(loss: s.loss, accuracy: s.accuracy, standardError: s.standardError)
         }
-        let summary: [String: JSONValue] = [
-            "model": .string(model), "task": .string(task), "ablation": .string(ablation), "target_loss": .number(targetLoss), "confidence": .number(confidence),
-            "loss": .number(loss), "total_nodes": .number(Double(pruner.nodeCount)),
-            "checks": .object(["heldout_prompts": .number(Double(heldout.count)),
-                               "full_model": score(full), "circuit_alone": score(alone), "circuit_ablated": score(without),
-                               "circuit_alone_within_target": .bool(alone.loss <= targetLoss)])]
-        let doc = graph.json(extra: summary)
-        try Data((doc.jsonString + "\n").utf8).write(to: URL(fileURLWithPath: outFile.temporaryPath))
-        try outFile.commit()
+        var file = graph.file()
+        file.model = model; file.task = task; file.ablation = ablation; file.targetLoss = targetLoss
+        file.confidence = confidence; file.loss = loss; file.totalNodes = pruner.nodeCount
+        file.checks = CircuitFile.Checks(heldoutPrompts: heldout.count, fullModel: score(full), circuitAlone: score(alone),
+                                         circuitAblated: score(without), circuitAloneWithinTarget: alone.loss <= targetLoss)
+        try file.write(to: outFile)
         if let dotFile {
             try Data(graph.dot(title: "\(task): \(graph.nodes.count) nodes, \(graph.edges.count) edges").utf8)
                 .write(to: URL(fileURLWithPath: dotFile.temporaryPath))
             try dotFile.commit()
         }
-        if json { printJSON(.object(summary.merging(["node_count": .number(Double(graph.nodes.count)), "edge_count": .number(Double(graph.edges.count))]) { a, _ in a })); return }
+        if json { print(try JSONValue.string(file.summary)); return }
         print("\(task): \(graph.nodes.count) of \(pruner.nodeCount) nodes, \(graph.edges.count) edges, contrast loss \(fmt(loss)) (target \(targetLoss))")
         var table = Table(headers: ["held-out check", "contrast loss", "accuracy"])
         table.rows = [["full model", fmt(full.loss), fmt(full.accuracy, 3)], ["circuit alone", fmt(alone.loss), fmt(alone.accuracy, 3)],

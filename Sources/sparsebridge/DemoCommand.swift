@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Reports
+import Study
 import Model
 
 struct DemoCommand: ParsableCommand {

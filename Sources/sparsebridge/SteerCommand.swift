@@ -46,7 +46,7 @@ struct SteerCommand: ParsableCommand {
         let steerer = try Steerer(bridge: b, dense: d.model, sparse: s.model, site: site, source: src, rescale: resc,
                                   bridgePath: bridge)
         // Channels are ranked on one set of pairs and the curve measured on another.
-        let rankingPairs = t.pairs(count: 100, seed: 1), heldout = t.pairs(count: pairs, seed: 2)
+        let rankingPairs = SteeringPairs.ranking(t), heldout = SteeringPairs.heldout(t, count: pairs)
         let ranked = try steerer.rankChannels(pairs: rankingPairs, by: ranking)
         let chosen: Int
         if channel == "auto" { chosen = ranked[0].channel } else {
@@ -56,24 +56,10 @@ struct SteerCommand: ParsableCommand {
             chosen = c
         }
         let curve = try steerer.curve(pairs: heldout, channel: chosen, alphas: alphas)
-        let attributionResult = attribute ? try steerer.attribute(pairs: Array(heldout.prefix(20)), channel: chosen, alpha: alphas.last!) : nil
+        let attributionResult = attribute ? try steerer.attribute(pairs: Array(heldout.prefix(SteeringPairs.attributionCount)), channel: chosen, alpha: alphas.last!) : nil
         if json {
-            var o: [String: JSONValue] = [
-                "site": .string(site), "channel": .number(Double(chosen)), "source": .string(source), "rescale": .string(rescale), "rank": .string(rank),
-                "top_channels": .array(ranked.prefix(5).map { .object(["channel": .number(Double($0.channel)),
-                                                                      "separation": .number($0.separation),
-                                                                      "predicted_effect": .number($0.predictedEffect)]) }),
-                "curve": .array(curve.map { .object(["alpha": .number($0.alpha), "mean_p_target": .number($0.meanProbability),
-                                                     "mean_logit_diff": .number($0.meanLogitDiff), "flip_rate": .number($0.flipRate),
-                                                     "control_mean_logit_diff": .number($0.controlMeanLogitDiff),
-                                                     "control_flip_rate": .number($0.controlFlipRate)]) })]
-            if let a = attributionResult {
-                o["attribution"] = .object(["pairs": .number(Double(a.pairs)), "mean_logit_diff": .number(a.meanLogitDiff),
-                                            "steering_score": .number(a.meanSteeringScore),
-                                            "max_relative_error": .number(Double(a.worstRelativeError)),
-                                            "routes": .array(a.meanRoutes.map { .object(["route": .string($0.name), "score": .number($0.score)]) })])
-            }
-            printJSON(.object(o))
+            print(try JSONValue.string(SteeringReport(site: site, channel: chosen, source: source, rescale: rescale, rank: rank,
+                                                      ranked: ranked, curve: curve, attribution: attributionResult)))
             return
         }
         print("top channels at \(site) by \(rank): " + ranked.prefix(5).map {
