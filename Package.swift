@@ -41,8 +41,8 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["Tensors", "Text", "Model"]),
         // The processes of a job: one by default, MPI_COMM_WORLD with the MPI trait.
         .target(name: "Cluster", dependencies: ["Support", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
-        .target(name: "Bridges", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model", "Training", "Tasks", "Cluster"]),
-        .target(name: "DePass", dependencies: ["Support", "Tensors", "HDF5", "Model"]),
+        .target(name: "Bridges", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model", "Tasks", "Cluster"]),
+        .target(name: "DePass", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model", "Training", "Tasks"]),
         .target(name: "Circuits", dependencies: ["Support", "Tensors", "Text", "Model", "Training", "Tasks", "Bridges"]),
         .target(name: "Study", dependencies: [
             "Support", "Tensors", "HDF5", "Text", "Model", "Checkpoints", "Tasks", "Bridges", "DePass", "Steering", "Circuits",

@@ -11,7 +11,6 @@
 import Foundation
 import Tasks
 import Tensors
-import Training
 import Model
 import Text
 

@@ -25,6 +25,22 @@ public struct ExactnessCheck: Sendable {
     public var relative: Float { maxError / max(scale, 1e-30) }
 }
 
+/// One propagation: per-component logits [(K + 1) · T, vocab], the components as they leave
+/// the model, the exactness record, and (when asked for) one component's routes.
+public struct Propagation {
+    public let logits: Tensor
+    /// The components after the last block (what each contributes to the final residual).
+    public let final: Components
+    public let checks: [ExactnessCheck]
+    /// The component whose routes were recorded, its value at the start (last position,
+    /// [d_model]) and each later write it received there.
+    public let routeComponent: Int?
+    public let routeStart: [Float]?
+    public let routeWrites: [(name: String, write: [Float])]
+    /// The largest relative error over every checked site.
+    public var worstRelativeError: Float { checks.map(\.relative).max() ?? 0 }
+}
+
 public final class DecomposedForward {
     public let model: Transformer
     public let tokens: [Int32]
@@ -32,11 +48,6 @@ public final class DecomposedForward {
     public let temperature: Float
     /// The frozen forward pass (batch 1, every activation kept).
     public let state: ForwardState
-    public private(set) var checks: [ExactnessCheck] = []
-    /// When set, each write (attention head, MLP layer) that component `routeComponent` receives
-    /// is recorded at the last position, [d_model] each, to split its final score into routes.
-    public var routeComponent: Int?
-    public private(set) var routeWrites: [(name: String, write: [Float])] = []
 
     /// Runs the real forward pass (with `hooks`, e.g. a steering edit) and freezes it.
     public init(model: Transformer, tokens: [Int32], rule: MLPRule = .softmax, temperature: Float = 0.1,
@@ -62,42 +73,56 @@ public final class DecomposedForward {
         }
     }
 
-    /// Propagates `components` (which must sum to the residual at `start`) to the logits.
-    /// Returns per-component logits [(K + 1) · T, vocab]; `checks` holds the exactness record.
-    public func propagate(_ comps: Components, from start: StartPoint) throws -> Tensor {
+    /// Propagates `components` (which must sum to the residual at `start`) to the logits. The
+    /// components given are left as they are: the pass works on a copy, returned as `final`.
+    /// With `routesOf`, each write (attention head, MLP layer) that component receives is
+    /// recorded at the last position, to split its score into routes in the same pass.
+    public func propagate(_ components: Components, from start: StartPoint, routesOf: Int? = nil) throws -> Propagation {
         let c = model.config
-        checks = []
-        routeWrites = []
-        check(comps, against: residual(at: start), site: start.hook(nLayer: c.nLayer).name)
+        let comps = components.copy()
+        let pass = Pass(routeComponent: routesOf)
+        let initial = routesOf.map { k in
+            Array(UnsafeBufferPointer(start: comps.component(k).data + (seqLen - 1) * comps.width, count: comps.width))
+        }
+        check(comps, against: residual(at: start), site: start.hook(nLayer: c.nLayer).name, pass)
         for l in start.layer..<c.nLayer {
             let first = l == start.layer
             if !first || start.stage == .beforeAttention {
-                attention(l, comps)
-                check(comps, against: state.layer(l).residMid, site: HookPoint.residMid(l).name)
+                attention(l, comps, pass)
+                check(comps, against: state.layer(l).residMid, site: HookPoint.residMid(l).name, pass)
             }
             if !first || start.stage != .afterBlock {
-                try mlp(l, comps)
+                try mlp(l, comps, pass)
                 let after = l + 1 < c.nLayer ? state.layer(l + 1).residPre : state.finalResid
-                check(comps, against: after, site: HookPoint.residPost(l).name)
+                check(comps, against: after, site: HookPoint.residPost(l).name, pass)
             }
         }
         let logits = unembed(comps)
-        check(rowsOf: logits, components: comps.count, against: state.logits, site: "logits")
-        return logits
+        check(rowsOf: logits, components: comps.count, against: state.logits, site: "logits", pass)
+        return Propagation(logits: logits, final: comps, checks: pass.checks, routeComponent: routesOf,
+                           routeStart: initial, routeWrites: pass.routeWrites)
+    }
+
+    /// What one pass records as it goes (a value of the pass, not of the run).
+    final class Pass {
+        var checks: [ExactnessCheck] = []
+        let routeComponent: Int?
+        var routeWrites: [(name: String, write: [Float])] = []
+        init(routeComponent: Int?) { self.routeComponent = routeComponent }
     }
 
     // MARK: exactness
 
-    func check(_ comps: Components, against truth: Tensor, site: String) {
+    func check(_ comps: Components, against truth: Tensor, site: String, _ pass: Pass) {
         let sum = comps.sum()
-        checks.append(ExactnessCheck(site: site, maxError: sum.maxAbsDifference(truth), scale: truth.maxAbs))
+        pass.checks.append(ExactnessCheck(site: site, maxError: sum.maxAbsDifference(truth), scale: truth.maxAbs))
     }
 
-    func check(rowsOf perComponent: Tensor, components: Int, against truth: Tensor, site: String) {
+    func check(rowsOf perComponent: Tensor, components: Int, against truth: Tensor, site: String, _ pass: Pass) {
         let (rows, v) = (truth.matrixShape.rows, truth.matrixShape.cols)
         let sum = Tensor(zeros: [rows, v])
         for k in 0..<components { Kernels.add(perComponent.data + k * rows * v, into: sum.data, count: rows * v) }
-        checks.append(ExactnessCheck(site: site, maxError: sum.maxAbsDifference(truth), scale: truth.maxAbs))
+        pass.checks.append(ExactnessCheck(site: site, maxError: sum.maxAbsDifference(truth), scale: truth.maxAbs))
     }
 
     // MARK: pieces
@@ -136,7 +161,7 @@ public final class DecomposedForward {
         Kernels.addBias(bias.data, to: x.data + comps.biasIndex * seqLen * width, rows: seqLen, width: width)
     }
 
-    func attention(_ l: Int, _ comps: Components) {
+    func attention(_ l: Int, _ comps: Components, _ pass: Pass) {
         let c = model.config, w = model.weights.blocks[l], acts = state.layer(l)
         let t = seqLen, a = c.attentionWidth, dh = c.dHead, k = comps.count
         let n = normalize(comps, gain: w.ln1Gain, bias: w.ln1Bias, rstd: acts.ln1Rstd)
@@ -158,7 +183,7 @@ public final class DecomposedForward {
         matmul(z, w.W_O, into: out)
         addToBias(w.b_O, out, comps: comps)
         mask(.attnOut, l, out, components: k)
-        if let r = routeComponent {
+        if let r = pass.routeComponent {
             // Head h's write at the last position: z^h W_O^h, masked like the whole output.
             let row = (r * t + t - 1), d = c.dModel
             let m = state.layer(l).masks[.attnOut].map { Array(UnsafeBufferPointer(start: $0.data + (t - 1) * d, count: d)) }
@@ -170,14 +195,14 @@ public final class DecomposedForward {
                     for i in 0..<d { write[i] += zv * w.W_O.data[(h * dh + j) * d + i] }
                 }
                 if let m { for i in 0..<d { write[i] *= m[i] } }
-                routeWrites.append(("L\(l)H\(h)", write))
+                pass.routeWrites.append(("L\(l)H\(h)", write))
             }
         }
         Kernels.add(out.data, into: comps.data.data, count: out.count)
         mask(.residPostAttn, l, comps.data, components: k)
     }
 
-    func mlp(_ l: Int, _ comps: Components) throws {
+    func mlp(_ l: Int, _ comps: Components, _ pass: Pass) throws {
         let c = model.config, w = model.weights.blocks[l], acts = state.layer(l)
         let t = seqLen, f = c.dMLP, k = comps.count
         let n = normalize(comps, gain: w.ln2Gain, bias: w.ln2Bias, rstd: acts.ln2Rstd)
@@ -240,9 +265,9 @@ public final class DecomposedForward {
         }
         addToBias(w.b_out, out, comps: comps)
         mask(.mlpOut, l, out, components: k)
-        if let r = routeComponent {
+        if let r = pass.routeComponent {
             let d = c.dModel
-            routeWrites.append(("L\(l)MLP", Array(UnsafeBufferPointer(start: out.data + (r * t + t - 1) * d, count: d))))
+            pass.routeWrites.append(("L\(l)MLP", Array(UnsafeBufferPointer(start: out.data + (r * t + t - 1) * d, count: d))))
         }
         Kernels.add(out.data, into: comps.data.data, count: out.count)
         mask(.residPostMLP, l, comps.data, components: k)

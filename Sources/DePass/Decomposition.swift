@@ -60,6 +60,14 @@ public final class Components {
     /// Component k as a [T, width] view.
     public func component(_ k: Int) -> Tensor { data.rows((k * seqLen)..<((k + 1) * seqLen)) }
 
+    /// An independent copy (the same names, values and bigram owner).
+    public func copy() -> Components {
+        let c = Components(names: names, seqLen: seqLen, width: width)
+        c.data.data.update(from: data.data, count: data.count)
+        c.bigramOwner = bigramOwner
+        return c
+    }
+
     /// Σ_k components, [T, width].
     public func sum() -> Tensor {
         let out = Tensor(zeros: [seqLen, width])

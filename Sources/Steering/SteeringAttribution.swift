@@ -40,14 +40,13 @@ extension Steerer {
             let unsteered = steered.copy()
             for i in 0..<(t * d) { unsteered.data[i] -= edit.data[i] }
             let comps = run.customComponents(names: ["unsteered", "steering"], parts: [unsteered, edit], at: start, bigramOwner: 0)
+            // One pass scores the components and routes the steering one.
             let attribution = try run.attribute(comps, from: start, target: pair.presented.target,
-                                                alternative: pair.presented.alternative)
+                                                alternative: pair.presented.alternative, routesOf: 1)
             total += attribution.total
             steer += attribution.scores[1]
             worst = max(worst, attribution.worstRelativeError)
-            let comps2 = run.customComponents(names: ["unsteered", "steering"], parts: [unsteered, edit], at: start, bigramOwner: 0)
-            for (name, score) in try run.routes(of: 1, comps2, from: start, target: pair.presented.target,
-                                                alternative: pair.presented.alternative) {
+            for (name, score) in attribution.routes ?? [] {
                 if routeSums[name] == nil { routeOrder.append(name) }
                 routeSums[name, default: 0] += score
             }

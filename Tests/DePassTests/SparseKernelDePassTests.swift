@@ -26,9 +26,9 @@ struct SparseKernelDePassTests {
         func componentLogits() throws -> Tensor {
             let run = try DecomposedForward(model: model, tokens: tokens, rule: rule)
             let (comps, start) = run.tokenComponents()
-            let logits = try run.propagate(comps, from: start)
-            for check in run.checks { #expect(check.relative < 1e-4, "\(check.site)") }
-            return logits
+            let pass = try run.propagate(comps, from: start)
+            for check in pass.checks { #expect(check.relative < 1e-4, "\(check.site)") }
+            return pass.logits
         }
         let viaBLAS = try componentLogits()
         #expect(model.weights.prepareSparseKernels().count == 6 * c.nLayer + 1)

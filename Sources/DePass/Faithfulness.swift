@@ -9,7 +9,6 @@
 // position) and attribution patching, (a − mean)·∂(ℓ_target − ℓ_alt)/∂a summed over
 // positions. Tokens: Disrupt-top removes the top k; Recover-top keeps only the top k.
 
-import DePass
 import Foundation
 import Tasks
 import Tensors
@@ -104,10 +103,12 @@ public struct Faithfulness {
             switch unit {
             case .head:
                 let (comps, start) = run.headComponents(layer: l)
-                let a = try run.attribute(comps, from: start, target: p.target, alternative: p.alternative)
+                let pass = try run.propagate(comps, from: start)
+                let a = run.attribution(of: pass, names: comps.names, target: p.target, alternative: p.alternative)
                 depass += a.scores[1...c.nHead]
                 for h in 0..<c.nHead {
-                    let head = comps.component(h + 1)
+                    // The norm baseline: the head's component as it leaves the model.
+                    let head = pass.final.component(h + 1)
                     norm.append(Double(VectorOps.sumSquares(head.data + (t - 1) * c.dModel, c.dModel, centre: 0)).squareRoot())
                     var s = 0.0
                     for r in 0..<t { for j in (h * c.dHead)..<((h + 1) * c.dHead) {
@@ -140,10 +141,12 @@ public struct Faithfulness {
         }
         if unit == .token {
             let (comps, start) = run.tokenComponents()
-            let a = try run.attribute(comps, from: start, target: p.target, alternative: p.alternative)
+            let pass = try run.propagate(comps, from: start)
+            let a = run.attribution(of: pass, names: comps.names, target: p.target, alternative: p.alternative)
             depass = Array(a.scores[0..<t])
             for pos in 0..<t {
-                norm.append(Double(VectorOps.sumSquares(comps.component(pos).data + pos * c.dModel, c.dModel, centre: 0)).squareRoot())
+                // The norm baseline: the token's component as it leaves the model, at its position.
+                norm.append(Double(VectorOps.sumSquares(pass.final.component(pos).data + pos * c.dModel, c.dModel, centre: 0)).squareRoot())
                 // Attribution patching on the embedding: (e − ē)·∂/∂e at the token's position.
                 var s = 0.0
                 for j in 0..<c.dModel {

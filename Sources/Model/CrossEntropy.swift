@@ -1,4 +1,5 @@
-// Next-token cross-entropy and its gradient with respect to the logits.
+// Next-token cross-entropy and its gradient with respect to the logits (here, not in Training:
+// splicing measures it too, and needs no trainer).
 
 import Foundation
 import Tensors
