@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Model", dependencies: ["Support", "Tensors", "HDF5", "Text"]),
         .target(name: "Checkpoints", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model"]),
         .target(name: "Training", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model"]),
-        .target(name: "Tasks", dependencies: ["Tensors", "Text", "Model"]),
+        .target(name: "Tasks", dependencies: ["Support", "Tensors", "Text", "Model"]),
         // The processes of a job: one by default, MPI_COMM_WORLD with the MPI trait.
         .target(name: "Cluster", dependencies: ["Support", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         .target(name: "Bridges", dependencies: ["Support", "Tensors", "HDF5", "Text", "Model", "Tasks", "Cluster"]),

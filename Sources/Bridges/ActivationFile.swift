@@ -41,7 +41,9 @@ public final class ActivationFile {
         let tokens = try file.openDataset("tokens")
         let total = tokens.shape
         guard total.count == 2, total[1] == seqLen, rowsComplete <= total[0] * seqLen else {
-            throw BridgeError.badFile(path: path, "tokens dataset has shape \(total), inconsistent with n_ctx \(seqLen) and rows_complete \(rowsComplete)")
+            throw BridgeError.badFile(path: path,
+                                      "tokens dataset has shape \(total), inconsistent with n_ctx \(seqLen) and rows_complete "
+                                              + "\(rowsComplete)")
         }
         // Widths come from the recorded config: a site that disagrees is refused here, naming
         // this file, rather than later as a mismatch between two files.
@@ -50,7 +52,8 @@ public final class ActivationFile {
             if let hook = try? HookPoint.parse(name, config: modelConfig) {
                 let width = hook.rowWidth(config: modelConfig, seqLen: seqLen)
                 guard ds.shape.count == 2, ds.shape[1] == width else {
-                    throw BridgeError.badFile(path: path, "site \(name) has shape \(ds.shape), its model config needs rows of width \(width)")
+                    throw BridgeError.badFile(path: path,
+                                              "site \(name) has shape \(ds.shape), its model config needs rows of width \(width)")
                 }
             }
         }
@@ -73,7 +76,8 @@ public final class ActivationFile {
             throw BridgeError.badFile(path: path, "site \(name) has shape \(ds.shape), expected \(rowsComplete) rows")
         }
         guard ds.elementType == .float32 else {
-            throw BridgeError.badFile(path: path, "site \(name) holds \(ds.elementType?.rawValue ?? "an unsupported type"), expected float32")
+            throw BridgeError.badFile(path: path,
+                                      "site \(name) holds \(ds.elementType?.rawValue ?? "an unsupported type"), expected float32")
         }
         return ds
     }

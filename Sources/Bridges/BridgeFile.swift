@@ -104,7 +104,9 @@ public struct Bridge {
     public func check(dense: ModelConfig, sparse: ModelConfig, path: String) throws {
         if dense.dModel != denseConfig.dModel || sparse.dModel != sparseConfig.dModel
             || dense.nLayer != denseConfig.nLayer || sparse.nLayer != sparseConfig.nLayer {
-            throw BridgeError.mismatch("\(path): the bridge maps d_model \(denseConfig.dModel) ↔ \(sparseConfig.dModel) over \(denseConfig.nLayer) layers, but the models have d_model \(dense.dModel) ↔ \(sparse.dModel) over \(dense.nLayer) and \(sparse.nLayer) layers")
+            throw BridgeError.mismatch("\(path): the bridge maps d_model \(denseConfig.dModel) ↔ \(sparseConfig.dModel) over "
+                    + "\(denseConfig.nLayer) layers, but the models have d_model \(dense.dModel) ↔ \(sparse.dModel) over "
+                    + "\(dense.nLayer) and \(sparse.nLayer) layers")
         }
     }
 

@@ -14,12 +14,12 @@ import Model
 import Support
 import Text
 
+/// What the statistics are gathered for (the ridge λ is chosen later, when solving).
 public struct FitOptions: Sendable {
     public var sites: [HookPoint]
     public var heldoutFraction: Double
-    public var ridge: RidgeChoice
-    public init(sites: [HookPoint], heldoutFraction: Double = 0.1, ridge: RidgeChoice = .auto) {
-        self.sites = sites; self.heldoutFraction = heldoutFraction; self.ridge = ridge
+    public init(sites: [HookPoint], heldoutFraction: Double = 0.1) {
+        self.sites = sites; self.heldoutFraction = heldoutFraction
     }
 }
 
@@ -110,7 +110,8 @@ public enum BridgeFitter {
     /// Both models must read the same tokens the same way.
     public static func checkPair(dense: ModelConfig, sparse: ModelConfig) throws {
         guard dense.vocab == sparse.vocab else {
-            throw BridgeError.mismatch("the models have different vocabularies (\(dense.vocab) and \(sparse.vocab)); their activations cannot pair token by token")
+            throw BridgeError.mismatch("the models have different vocabularies (\(dense.vocab) and \(sparse.vocab)); their "
+                    + "activations cannot pair token by token")
         }
         guard dense.nLayer == sparse.nLayer else {
             throw BridgeError.mismatch("the models have \(dense.nLayer) and \(sparse.nLayer) layers; bridge sites pair layer by layer")
@@ -159,7 +160,8 @@ public enum BridgeFitter {
                                   batch: Int = 16, part: (index: Int, count: Int) = (0, 1)) throws -> BridgeAccumulator {
         try checkPair(dense: denseActs.modelConfig, sparse: sparseActs.modelConfig)
         guard denseActs.seqLen == sparseActs.seqLen else {
-            throw BridgeError.mismatch("\(denseActs.path) has n_ctx \(denseActs.seqLen) but \(sparseActs.path) has \(sparseActs.seqLen); they do not pair")
+            throw BridgeError.mismatch("\(denseActs.path) has n_ctx \(denseActs.seqLen) but \(sparseActs.path) has "
+                    + "\(sparseActs.seqLen); they do not pair")
         }
         let t = denseActs.seqLen
         let sequences = min(denseActs.rowsComplete, sparseActs.rowsComplete) / t
@@ -170,7 +172,8 @@ public enum BridgeFitter {
         let dsSparse = try options.sites.map { try sparseActs.site($0.name) }
         for (k, site) in options.sites.enumerated() {
             guard dsDense[k].shape[1] == acc.dDense, dsSparse[k].shape[1] == acc.dSparse else {
-                throw BridgeError.mismatch("site \(site.name) has width \(dsDense[k].shape[1]) / \(dsSparse[k].shape[1]) in the files, expected d_model \(acc.dDense) / \(acc.dSparse)")
+                throw BridgeError.mismatch("site \(site.name) has width \(dsDense[k].shape[1]) / \(dsSparse[k].shape[1]) in the "
+                        + "files, expected d_model \(acc.dDense) / \(acc.dSparse)")
             }
         }
         let denseBuf = options.sites.map { _ in Tensor(zeros: [batch * t, acc.dDense]) }
@@ -180,7 +183,8 @@ public enum BridgeFitter {
         while start < share.upperBound {
             let b = min(batch, share.upperBound - start)
             guard try denseActs.tokens(sequences: start..<(start + b)) == sparseActs.tokens(sequences: start..<(start + b)) else {
-                throw BridgeError.mismatch("\(denseActs.path) and \(sparseActs.path) hold different tokens (first difference in sequences \(start)..<\(start + b)); capture both from the same corpus and seed")
+                throw BridgeError.mismatch("\(denseActs.path) and \(sparseActs.path) hold different tokens (first difference in "
+                        + "sequences \(start)..<\(start + b)); capture both from the same corpus and seed")
             }
             for k in options.sites.indices {
                 try dsDense[k].readRows(start * t, count: b * t, into: denseBuf[k].data)

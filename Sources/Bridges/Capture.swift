@@ -70,7 +70,9 @@ public enum Capture {
         guard r.seqLen >= 1, r.seqLen <= c.nCtx else {
             throw BridgeError.badRequest("\(parameter: "seq_len") \(r.seqLen) must be between 1 and the model's n_ctx \(c.nCtx)")
         }
-        guard r.tokens > 0, r.batch > 0 else { throw BridgeError.badRequest("\(parameter: "tokens") and \(parameter: "batch") must be positive") }
+        guard r.tokens > 0, r.batch > 0 else {
+            throw BridgeError.badRequest("\(parameter: "tokens") and \(parameter: "batch") must be positive")
+        }
         guard !r.sites.isEmpty else { throw BridgeError.badRequest("\(parameter: "sites") names no site") }
         let t = r.seqLen, totalSequences = r.sequences
         let siteNames = r.sites.map(\.name)
@@ -90,12 +92,14 @@ public enum Capture {
             for (key, expected) in [("model_sha256", modelSHA256), ("sites", sitesJSON), ("corpus", corpus.description)] {
                 let found = try file.stringAttribute(key)
                 guard found == expected else {
-                    throw BridgeError.badFile(path: output.temporaryPath, "cannot resume: its \(key) is \(found), this run's is \(expected)")
+                    throw BridgeError.badFile(path: output.temporaryPath,
+                                              "cannot resume: its \(key) is \(found), this run's is \(expected)")
                 }
             }
             guard try file.intAttribute("n_ctx") == t, try file.intAttribute("sequences_requested") == totalSequences,
                   try r.shard.map({ try file.intAttribute("first_sequence") == $0.firstSequence }) ?? true else {
-                throw BridgeError.badFile(path: output.temporaryPath, "cannot resume: n_ctx or \(parameter: "tokens") differ from the interrupted run")
+                throw BridgeError.badFile(path: output.temporaryPath,
+                                          "cannot resume: n_ctx or \(parameter: "tokens") differ from the interrupted run")
             }
             done = try file.intAttribute("rows_complete") / t
             // Rows past the last complete batch may be half-written: drop them.
@@ -105,7 +109,8 @@ public enum Capture {
                 guard try corpus.next(t) != nil else { throw BridgeError.noTokens("the corpus ended before the resume point") }
             }
         } else {
-            if r.resume { FileHandle.standardError.write(Data("note: nothing to resume at \(output.temporaryPath); starting afresh\n".utf8)) }
+            if r.resume { FileHandle.standardError.write(Data(("note: nothing to resume at \(output.temporaryPath); starting "
+                    + "afresh\n").utf8)) }
             file = try H5File(create: output.temporaryPath)
             try file.setAttribute("format", ActivationFormat.format)
             try file.setAttribute("format_version", ActivationFormat.version)
@@ -151,7 +156,8 @@ public enum Capture {
             tokens.reserveCapacity(b * t)
             for _ in 0..<b {
                 guard let seq = try corpus.next(t) else {
-                    throw BridgeError.noTokens("the corpus \(corpus.description) has only \(done * t + tokens.count) tokens; \(parameter: "tokens") asks for \(totalSequences * t)")
+                    throw BridgeError.noTokens("the corpus \(corpus.description) has only \(done * t + tokens.count) tokens; "
+                            + "\(parameter: "tokens") asks for \(totalSequences * t)")
                 }
                 tokens += seq
             }

@@ -35,7 +35,8 @@ public enum RidgeSolver {
         let dIn = tr.dIn, dOut = tr.dOut, n = Double(tr.n)
         guard tr.n > 0 else { throw BridgeError.noTokens("no training tokens for \(site)") }
         if case .auto = ridge, ho.n == 0 {
-            throw BridgeError.noTokens("\(parameter: "ridge") auto needs held-out tokens (\(parameter: "heldout") > 0), or give \(parameter: "ridge") λ")
+            throw BridgeError.noTokens("\(parameter: "ridge") auto needs held-out tokens (\(parameter: "heldout") > 0), or give "
+                    + "\(parameter: "ridge") λ")
         }
         // Centre: C = XᵀX − n x̄ x̄ᵀ, Cxy = XᵀY − n x̄ ȳᵀ.
         let xm = tr.sumX.map { $0 / n }, ym = tr.sumY.map { $0 / n }
@@ -80,7 +81,9 @@ public enum RidgeSolver {
         switch ridge {
         case .fixed(let rel):
             if rel == 0 && singular {
-                throw BridgeError.singular("\(site) \(direction.mapName): the input covariance is singular (\(tr.n) training tokens for width \(dIn): too few tokens, or channels that never vary); use \(parameter: "ridge") with a positive λ (e.g. 1e-4) or more \(parameter: "tokens")")
+                throw BridgeError.singular("\(site) \(direction.mapName): the input covariance is singular (\(tr.n) training "
+                        + "tokens for width \(dIn): too few tokens, or channels that never vary); use \(parameter: "ridge") with a "
+                        + "positive λ (e.g. 1e-4) or more \(parameter: "tokens")")
             }
             let (w, b) = solve(rel)
             best = (rel, w, b, heldoutNMSE(w, b))

@@ -44,7 +44,8 @@ public enum ShardedCapture {
         // would put it in, so the shards hold bit for bit what that run would.
         let batches = (total + request.batch - 1) / request.batch
         guard batches >= group.size else {
-            throw BridgeError.badRequest("\(parameter: "tokens") gives \(batches) batches of \(parameter: "batch") \(request.batch) sequences, fewer than the \(group.size) processes; lower \(parameter: "batch")")
+            throw BridgeError.badRequest("\(parameter: "tokens") gives \(batches) batches of \(parameter: "batch") "
+                    + "\(request.batch) sequences, fewer than the \(group.size) processes; lower \(parameter: "batch")")
         }
         let share = Cluster.share(of: total, rank: group.rank, size: group.size, unit: request.batch)
         try corpus.skip(sequences: share.lowerBound, length: request.seqLen)
@@ -75,7 +76,8 @@ public enum ShardedCapture {
         var sequences = 0, firsts: [Int] = []
         for (k, shard) in shards.enumerated() {
             for (name, value) in zip(attributes, common) where try shard.file.stringAttribute(name) != value {
-                throw BridgeError.badFile(path: shard.path, "its \(name) differs from that of \(first.path); the shards are not one capture")
+                throw BridgeError.badFile(path: shard.path,
+                                          "its \(name) differs from that of \(first.path); the shards are not one capture")
             }
             guard shard.seqLen == first.seqLen, try shard.file.intAttribute("shard_index") == k,
                   try shard.file.intAttribute("shard_count") == shards.count,
@@ -126,5 +128,24 @@ public enum ShardedCapture {
         }
         file.closeFile()
         try output.commit()
+    }
+}
+
+/// Fitting on the fly as one job of several processes: each process reads its contiguous share
+/// of the corpus's sequences, in whole batches, so each sequence's activations are those of a
+/// one-process fit; the processes' statistics are then summed (BridgeAccumulator.sumAcross).
+public enum ShardedFit {
+    /// This process's statistics over its share of `sequences` sequences of `corpus`.
+    /// `progress` makes the progress line for the share's token count.
+    public static func accumulate(dense: Transformer, sparse: Transformer, corpus: inout some TokenStream, sequences: Int,
+                                  seqLen t: Int, batch: Int, options: FitOptions, group: Communicator,
+                                  progress: (_ tokens: Int) -> ProgressLine) throws -> BridgeAccumulator {
+        let share = Cluster.share(of: sequences, rank: group.rank, size: group.size, unit: batch)
+        try corpus.skip(sequences: share.lowerBound, length: t)
+        let line = progress(share.count * t)
+        let acc = try BridgeFitter.accumulate(dense: dense, sparse: sparse, corpus: &corpus, sequences: share.count, seqLen: t,
+                                              batch: batch, options: options, firstSequence: share.lowerBound, progress: line)
+        line.finish()
+        return acc
     }
 }

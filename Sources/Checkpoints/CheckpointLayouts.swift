@@ -131,7 +131,9 @@ public enum Checkpoint {
             return try CircuitSparsityLayout.load(path, bpeDirectory: bpeDirectory)
         case .sparsebridge:
             guard let configJSON = file.metadata["config"] else {
-                throw CheckpointError.badFile(path: path, "no config in the safetensors metadata (not a sparsebridge-layout file; try \(parameter: "layout") hf-gpt2)")
+                throw CheckpointError.badFile(path: path,
+                                              "no config in the safetensors metadata (not a sparsebridge-layout file; try "
+                                                      + "\(parameter: "layout") hf-gpt2)")
             }
             let config = try ModelConfig.decode(json: configJSON, source: path)
             let weights = try TransformerWeights(config: config) { name, shape, _ in
@@ -199,7 +201,9 @@ public enum Checkpoint {
         let configPath = hfConfigPath ?? URL(fileURLWithPath: file.path).deletingLastPathComponent().appendingPathComponent("config.json").path
         guard let data = FileManager.default.contents(atPath: configPath),
               let hf = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw CheckpointError.badFile(path: configPath, "a Hugging Face config.json (with n_head) is needed to import this GPT-2 checkpoint; pass \(parameter: "hf_config")")
+            throw CheckpointError.badFile(path: configPath,
+                                          "a Hugging Face config.json (with n_head) is needed to import this GPT-2 checkpoint; "
+                                                  + "pass \(parameter: "hf_config")")
         }
         guard let nHead = (hf["n_head"] ?? hf["num_attention_heads"]) as? Int else {
             throw CheckpointError.badFile(path: configPath, "config.json has no n_head")

@@ -49,14 +49,17 @@ public enum CircuitSparsityLayout {
 
     public static func load(_ path: String, bpeDirectory: String? = nil) throws -> LoadedModel {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw CheckpointError.badFile(path: path, "no such file or folder") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw CheckpointError.badFile(path: path, "no such file or folder")
+        }
         let folder = isDir.boolValue ? path : (path as NSString).deletingLastPathComponent
         func inFolder(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         let weightsPath = isDir.boolValue ? try weightsFile(inFolder: path) : path
         let archive: TensorArchive = weightsPath.hasSuffix(".safetensors") ? try SafetensorsFile(path: weightsPath) : try TorchCheckpoint(path: weightsPath)
         let configPath = inFolder(configName)
         guard let configData = FileManager.default.contents(atPath: configPath) else {
-            throw CheckpointError.badFile(path: configPath, "missing: a circuit_sparsity model needs its beeg_config.json beside the weights")
+            throw CheckpointError.badFile(path: configPath,
+                                          "missing: a circuit_sparsity model needs its beeg_config.json beside the weights")
         }
         let (config, biases, tokenizerName) = try modelConfig(configData, configPath: configPath, archive: archive)
         let weights = try TransformerWeights(config: config) { name, shape, _ in
@@ -65,7 +68,8 @@ public enum CircuitSparsityLayout {
         try checkTied(config, archive)
         let consumed = Set(expectedNames(config: config))
         if let extra = archive.tensorNames.first(where: { !consumed.contains($0) && !isCausalMask($0) }) {
-            throw CheckpointError.badFile(path: archive.path, "unexpected tensor \(extra) (not part of the circuit_sparsity GPT this reader maps)")
+            throw CheckpointError.badFile(path: archive.path,
+                                          "unexpected tensor \(extra) (not part of the circuit_sparsity GPT this reader maps)")
         }
 
         var tokenizer: Tokenizer = IDsOnlyTokenizer(vocabSize: config.vocab)
@@ -74,7 +78,8 @@ public enum CircuitSparsityLayout {
         if bpeDirectory != nil || (FileManager.default.fileExists(atPath: encoder) && FileManager.default.fileExists(atPath: merges)) {
             tokenizer = try bpeTokenizer(name: tokenizerName, encoderPath: encoder, mergesPath: merges)
             guard tokenizer.vocabSize <= config.vocab else {
-                throw CheckpointError.badFile(path: encoder, "tokenizer vocabulary \(tokenizer.vocabSize) exceeds the model's vocab_size \(config.vocab)")
+                throw CheckpointError.badFile(path: encoder,
+                                              "tokenizer vocabulary \(tokenizer.vocabSize) exceeds the model's vocab_size \(config.vocab)")
             }
         }
         let provenance: JSONValue = .object(["imported_from": .string(path), "layout": .string(CheckpointLayout.circuitSparsity.rawValue),
@@ -130,7 +135,9 @@ public enum CircuitSparsityLayout {
         }
         // Settings this reader cannot reproduce are refused, never ignored.
         if present("d_pos_emb") { throw bad("d_pos_emb (concatenated positional embeddings) is not supported") }
-        if try string("residual_activation_type", "identity") != "identity" { throw bad("residual_activation_type \"relu\" is not supported") }
+        if try string("residual_activation_type", "identity") != "identity" {
+            throw bad("residual_activation_type \"relu\" is not supported")
+        }
         if try bool("use_tied_aux_matrix", false) { throw bad("use_tied_aux_matrix is not supported") }
 
         let dModel = try int("d_model", 768), nHead = try int("n_head", 12)
@@ -169,7 +176,9 @@ public enum CircuitSparsityLayout {
                                  tiedUnembed: try bool("tied_unembed", true), bias: linearBias || normBias || logitBias,
                                  // nn.RMSNorm's default ε is float32's machine epsilon; their LayerNorm uses 1e-5.
                                  normEps: rms ? Double(Float.ulpOfOne) : 1e-5)
-        do { try config.validate() } catch ModelError.badConfig(let m) { throw CheckpointError.badFile(path: configPath, "bad config: \(m)") }
+        do { try config.validate() } catch ModelError.badConfig(let m) {
+            throw CheckpointError.badFile(path: configPath, "bad config: \(m)")
+        }
         // circuit_sparsity keeps int(afrac · width) entries, which may be zero; ours keeps at least one.
         if afrac < 1 {
             for (location, width) in locations.map({ ($0, $0.width(config)) }) where Int(afrac * Double(width)) < 1 {

@@ -147,7 +147,8 @@ public struct SafetensorsFile {
             output.discard()
             // The system's words for a full disk, as the HDF5 writers report it.
             let full = (error as? CocoaError)?.code == .fileWriteOutOfSpace
-            throw CheckpointError.badFile(path: path, "cannot write: \(full ? String(cString: strerror(ENOSPC)) : error.localizedDescription)")
+            throw CheckpointError.badFile(path: path,
+                                          "cannot write: \(full ? String(cString: strerror(ENOSPC)) : error.localizedDescription)")
         }
     }
 }

@@ -47,7 +47,9 @@ public struct TorchCheckpoint: TensorArchive {
     /// The tensor as contiguous Float32 (float64, float16 and bfloat16 storages converted).
     public func tensor(_ name: String) throws -> Tensor {
         func bad(_ m: String) -> CheckpointError { .badFile(path: path, "tensor \(name): \(m)") }
-        guard let ref = refs.first(where: { $0.name == name })?.tensor else { throw CheckpointError.badFile(path: path, "missing tensor \(name)") }
+        guard let ref = refs.first(where: { $0.name == name })?.tensor else {
+            throw CheckpointError.badFile(path: path, "missing tensor \(name)")
+        }
         let storage = ref.storage
         guard let entry = archive.entry(prefix + "data/" + storage.key) else { throw bad("storage \(storage.key) is missing") }
         let size: Int

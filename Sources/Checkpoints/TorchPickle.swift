@@ -48,7 +48,8 @@ indirect enum PickleValue {
 enum TorchPickle {
     static let orderedDict = "collections.OrderedDict"
     static let rebuildTensor = "torch._utils._rebuild_tensor_v2"
-    static let allowedGlobals: Set<String> = Set([orderedDict, rebuildTensor] + ["FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage"].map { "torch." + $0 })
+    static let allowedGlobals: Set<String> = Set([orderedDict, rebuildTensor] + ["FloatStorage", "DoubleStorage", "HalfStorage",
+                                                                                 "BFloat16Storage"].map { "torch." + $0 })
 
     /// Runs the pickle program and returns its result. `path` names the file in errors.
     static let maxTupleDepth = 32
@@ -63,7 +64,8 @@ enum TorchPickle {
         }
         return try dict.items.map { key, value in
             guard case .string(let name) = key else { throw CheckpointError.badFile(path: path, "state_dict key is not a string") }
-            guard case .tensor(let ref) = value else { throw CheckpointError.badFile(path: path, "state_dict entry \(name) is not a tensor") }
+            guard case .tensor(let ref) = value else { throw CheckpointError.badFile(path: path,
+                                                                                     "state_dict entry \(name) is not a tensor") }
             return (name, ref)
         }
     }
@@ -119,7 +121,8 @@ enum TorchPickle {
         mutating func global(_ module: String, _ name: String, at offset: Int) throws -> PickleValue {
             let qualified = module + "." + name
             guard TorchPickle.allowedGlobals.contains(qualified) else {
-                throw fail("refused global \(qualified) at byte \(offset): only a tensor state_dict is read (OrderedDict, _rebuild_tensor_v2, float storages); nothing is imported or run")
+                throw fail("refused global \(qualified) at byte \(offset): only a tensor state_dict is read (OrderedDict, "
+                        + "_rebuild_tensor_v2, float storages); nothing is imported or run")
             }
             return .global(qualified)
         }
@@ -209,7 +212,9 @@ enum TorchPickle {
 
         func tuple(_ items: [PickleValue], at offset: Int) throws -> PickleValue {
             let depth = 1 + items.map { if case .tuple(_, let d) = $0 { return d }; return 0 }.max()!
-            guard depth <= TorchPickle.maxTupleDepth else { throw fail("tuples nested deeper than \(TorchPickle.maxTupleDepth) at byte \(offset)") }
+            guard depth <= TorchPickle.maxTupleDepth else {
+                throw fail("tuples nested deeper than \(TorchPickle.maxTupleDepth) at byte \(offset)")
+            }
             return .tuple(items, depth: depth)
         }
 

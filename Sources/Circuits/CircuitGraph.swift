@@ -94,7 +94,8 @@ public struct CircuitGraph: Sendable {
         for n in nodes { lines.append("  \"\(Self.id(n.location, n.index))\";") }
         for e in edges.sorted(by: { abs($0.weight) > abs($1.weight) }).prefix(maxEdges) {
             let style = e.kind == "residual" ? "dashed" : "solid"
-            lines.append("  \"\(e.from)\" -> \"\(e.to)\" [label=\"\(e.kind) \(String(format: "%.2f", e.weight))\", style=\(style), fontsize=8];")
+            lines.append("  \"\(e.from)\" -> \"\(e.to)\" [label=\"\(e.kind) \(String(format: "%.2f", e.weight))\", style=\(style), "
+                    + "fontsize=8];")
         }
         lines.append("}")
         return lines.joined(separator: "\n") + "\n"

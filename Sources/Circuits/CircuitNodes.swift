@@ -38,7 +38,8 @@ public struct NodeLocation: Hashable, Sendable, Codable {
     /// Every location of a model, in execution order.
     public static func all(_ c: ModelConfig) -> [NodeLocation] {
         (0..<c.nLayer).flatMap { l in
-            ["attn_in", "attn_q", "attn_k", "attn_v", "attn_out", "mlp_in", "mlp_neuron", "mlp_out"].map { NodeLocation(kind: $0, layer: l) }
+            ["attn_in", "attn_q", "attn_k", "attn_v", "attn_out", "mlp_in", "mlp_neuron",
+             "mlp_out"].map { NodeLocation(kind: $0, layer: l) }
         } + [NodeLocation(kind: "final_in", layer: -1)]
     }
 
@@ -58,7 +59,8 @@ public struct AblationValues: Sendable {
     public let values: [NodeLocation: [Float]]
 
     public static func zeros(_ c: ModelConfig) -> AblationValues {
-        AblationValues(values: Dictionary(uniqueKeysWithValues: NodeLocation.all(c).map { ($0, [Float](repeating: 0, count: $0.width(c))) }))
+        AblationValues(values: Dictionary(uniqueKeysWithValues: NodeLocation.all(c).map { ($0,
+                                                                                           [Float](repeating: 0, count: $0.width(c))) }))
     }
 
     /// Means over `sequences` sequences of `seqLen` tokens of corpus text.

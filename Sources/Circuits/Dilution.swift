@@ -127,7 +127,9 @@ public final class DilutionStudy {
                 guard bits.count == 2, bits[1] == "attn_out" else { continue }
                 // Checked before use: a channel past the model's width would index out of bounds.
                 guard let l = Int(bits[0]), (0..<sparse.nLayer).contains(l), idx.rounded() == idx, idx >= 0, idx < Double(sparse.dModel) else {
-                    throw CircuitError.badFile(path: path, "node \(i) (\(loc) channel \(idx)) is outside the sparse model (\(sparse.nLayer) layers, d_model \(sparse.dModel))")
+                    throw CircuitError.badFile(path: path,
+                                               "node \(i) (\(loc) channel \(idx)) is outside the sparse model (\(sparse.nLayer) "
+                                                       + "layers, d_model \(sparse.dModel))")
                 }
                 found.append((l, Int(idx)))
             }
@@ -137,7 +139,9 @@ public final class DilutionStudy {
         }
         let held = Set(bridge.sites.map(\.hook))
         found = found.filter { held.contains(HookPoint.residMid($0.0).name) }
-        guard !found.isEmpty else { throw CircuitError.mismatch("the bridge holds none of the resid_mid sites the depth signal could be at") }
+        guard !found.isEmpty else {
+            throw CircuitError.mismatch("the bridge holds none of the resid_mid sites the depth signal could be at")
+        }
         return found
     }
 
@@ -145,7 +149,8 @@ public final class DilutionStudy {
     /// whose list no longer fits whole is dropped.
     func pairs(length: Int, seed: UInt64) -> [PromptPair] {
         let n = min(dense.config.nCtx, sparse.config.nCtx)
-        func cut(_ p: TaskPrompt) -> TaskPrompt { TaskPrompt(tokens: Array(p.tokens.suffix(n)), target: p.target, alternative: p.alternative) }
+        func cut(_ p: TaskPrompt) -> TaskPrompt { TaskPrompt(tokens: Array(p.tokens.suffix(n)), target: p.target,
+                                                             alternative: p.alternative) }
         func holds(_ p: TaskPrompt, _ opening: String) -> Bool {
             String(decoding: p.tokens.map { UInt8(clamping: $0) }, as: UTF8.self).contains(opening)
         }
@@ -200,15 +205,18 @@ public final class DilutionStudy {
     func calibration(sparseSide: Bool) throws -> (p1: Double, p2: Double) {
         let short = pairs(length: 6, seed: 900)
         let u = signal.direction
-        let deep = try short.map { Self.dot(try channelValues($0.presented.tokens, sparseSide: sparseSide, layer: signal.layer, channels: signal.channels), u) }
-        let flat = try short.map { Self.dot(try channelValues($0.counterfactual.tokens, sparseSide: sparseSide, layer: signal.layer, channels: signal.channels), u) }
+        let deep = try short.map { Self.dot(try channelValues($0.presented.tokens, sparseSide: sparseSide, layer: signal.layer,
+                                                              channels: signal.channels), u) }
+        let flat = try short.map { Self.dot(try channelValues($0.counterfactual.tokens, sparseSide: sparseSide,
+                                                              layer: signal.layer, channels: signal.channels), u) }
         return (Self.mean(flat), Self.mean(deep))
     }
 
     /// Mean logit difference (] − newline) of depth-2 prompts when the signal at the last
     /// position is set to x: the sparse stream moves along u on the signal's channels; the
     /// dense stream moves along the least-norm direction that changes the encoded projection.
-    func logitDiff(withSignalAt x: Double, sparseSide: Bool, calibration cal: (p1: Double, p2: Double), prompts: [TaskPrompt]) throws -> Double {
+    func logitDiff(withSignalAt x: Double, sparseSide: Bool, calibration cal: (p1: Double, p2: Double),
+                   prompts: [TaskPrompt]) throws -> Double {
         let model = sparseSide ? sparse : dense
         let d = model.config.dModel, u = signal.direction, channels = signal.channels
         let enc = bridge.sites.first { $0.hook == signal.site.name }!.encoder
@@ -246,7 +254,8 @@ public final class DilutionStudy {
     /// changes sign, then bisect. NaN when it never does (s ≤ 16).
     func threshold(sparseSide: Bool, calibration cal: (p1: Double, p2: Double)) throws -> Double {
         let prompts = pairs(length: 6, seed: 901).map(\.presented)
-        func f(_ s: Double) throws -> Double { try logitDiff(withSignalAt: 1 - s, sparseSide: sparseSide, calibration: cal, prompts: prompts) }
+        func f(_ s: Double) throws -> Double { try logitDiff(withSignalAt: 1 - s, sparseSide: sparseSide, calibration: cal,
+                                                             prompts: prompts) }
         guard try f(0) > 0 else { return .nan }
         var lo = 0.0, hi = 0.5
         while try f(hi) > 0 {
@@ -268,7 +277,8 @@ public final class DilutionStudy {
             let model = sparseSide ? sparse : dense
             let cal = try calibration(sparseSide: sparseSide)
             func read(_ tokens: [Int32]) throws -> Double {
-                let p = Self.dot(try channelValues(tokens, sparseSide: sparseSide, layer: signal.layer, channels: signal.channels), signal.direction)
+                let p = Self.dot(try channelValues(tokens, sparseSide: sparseSide, layer: signal.layer, channels: signal.channels),
+                                 signal.direction)
                 return (p - cal.p1) / (cal.p2 - cal.p1)
             }
             var points: [DilutionPoint] = []
@@ -314,7 +324,8 @@ public final class DilutionStudy {
         var prompts: [TaskPrompt] = []
         for _ in 0..<pairsPerLength {
             let n = g.int(3...12)
-            let text = "# see [ \(g.pick(CodeGenerator.words))\n\(g.name()) = [" + (0..<n).map { _ in g.number() }.joined(separator: ", ") + "]"
+            let text = "# see [ \(g.pick(CodeGenerator.words))\n\(g.name()) = "
+                    + "[" + (0..<n).map { _ in g.number() }.joined(separator: ", ") + "]"
             prompts.append(TaskPrompt(tokens: text.utf8.map { Int32($0) }, target: 10, alternative: 93))
         }
         let l = try TaskEvaluation.lastLogits(model: model, prompts: prompts.map(\.tokens))

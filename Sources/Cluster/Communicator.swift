@@ -72,7 +72,8 @@ public enum Cluster {
         joined = launchedProcesses > 1 ? try MPICommunicator.world() : SingleProcess()
         #else
         guard launchedProcesses == 1 else {
-            throw ClusterError("started as one of \(launchedProcesses) processes (mpirun), but this sparsebridge was built without MPI; build with `swift build -c release --traits MPI` (docs/scaling.md)")
+            throw ClusterError("started as one of \(launchedProcesses) processes (mpirun), but this sparsebridge was built without "
+                    + "MPI; build with `swift build -c release --traits MPI` (docs/scaling.md)")
         }
         joined = SingleProcess()
         #endif

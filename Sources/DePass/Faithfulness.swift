@@ -118,8 +118,7 @@ public struct Faithfulness {
                     atp.append(s)
                 }
             case .neuron:
-                for start in stride(from: 0, to: c.dMLP, by: 128) {
-                    let range = start..<min(c.dMLP, start + 128)
+                for range in DecomposedForward.neuronChunks(0..<c.dMLP, size: 128) {
                     let (comps, sp) = run.neuronComponents(layer: l, neurons: range)
                     let a = try run.attribute(comps, from: sp, target: p.target, alternative: p.alternative)
                     depass += a.scores[0..<range.count]

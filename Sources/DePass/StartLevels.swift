@@ -96,6 +96,12 @@ extension DecomposedForward {
         return (comps, StartPoint(layer: l, stage: .beforeAttention))
     }
 
+    /// A layer's neurons `range` in chunks of at most `size`, each one decomposition
+    /// (neuronComponents): K stays small whatever the layer's width.
+    public static func neuronChunks(_ range: Range<Int>, size: Int) -> [Range<Int>] {
+        stride(from: range.lowerBound, to: range.upperBound, by: size).map { $0..<min(range.upperBound, $0 + size) }
+    }
+
     /// Reads a basis from `FILE.h5:DATASET` (float32 [r, d_model]).
     public static func loadBasis(_ spec: String, width: Int) throws -> Tensor {
         guard let colon = spec.lastIndex(of: ":") else {

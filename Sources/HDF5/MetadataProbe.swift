@@ -64,7 +64,9 @@ public enum MetadataProbe {
         case 1:
             throw HDF5Error(path: path, message: "damaged file: the HDF5 library crashed reading its metadata (signal \(signal))")
         case 2:
-            throw HDF5Error(path: path, message: "damaged file: the HDF5 library was still reading its metadata after \(seconds(timeoutMilliseconds)) s")
+            throw HDF5Error(path: path,
+                            message: "damaged file: the HDF5 library was still reading its metadata after "
+                                    + "\(seconds(timeoutMilliseconds)) s")
         case 0:
             lock.withLock { _ = survived.insert(identity) }
         default:

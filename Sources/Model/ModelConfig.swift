@@ -102,7 +102,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             throw ModelError.badConfig("\(name) must be positive, got \(value)")
         }
         if nLayer > 1024 || dModel > 65536 || dMLP > 262_144 || nCtx > 1 << 20 || vocab > 1 << 22 || nHead > 4096 {
-            throw ModelError.badConfig("sizes are implausibly large (n_layer \(nLayer), d_model \(dModel), d_mlp \(dMLP), n_ctx \(nCtx), vocab \(vocab))")
+            throw ModelError.badConfig("sizes are implausibly large (n_layer \(nLayer), d_model \(dModel), d_mlp \(dMLP), n_ctx "
+                    + "\(nCtx), vocab \(vocab))")
         }
         if !(afrac > 0 && afrac <= 1) { throw ModelError.badConfig("afrac must be in (0, 1], got \(afrac)") }
         if !(normEps > 0 && normEps < 1) { throw ModelError.badConfig("norm_eps must be in (0, 1), got \(normEps)") }

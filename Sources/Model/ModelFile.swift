@@ -104,7 +104,8 @@ public enum ModelFile {
         }
         let v = try file.intAttribute("format_version")
         guard v <= version else {
-            throw ModelError.badFile(path: file.filePath, "format_version \(v) is newer than this program reads (\(version)); upgrade sparsebridge")
+            throw ModelError.badFile(path: file.filePath,
+                                     "format_version \(v) is newer than this program reads (\(version)); upgrade sparsebridge")
         }
     }
 }

@@ -42,7 +42,8 @@ public final class Steerer {
     /// The pair with both prompts cut to the models' context (their last n_ctx tokens).
     public func clip(_ pair: PromptPair) -> PromptPair {
         let n = min(dense.config.nCtx, sparse.config.nCtx)
-        func cut(_ p: TaskPrompt) -> TaskPrompt { TaskPrompt(tokens: Array(p.tokens.suffix(n)), target: p.target, alternative: p.alternative) }
+        func cut(_ p: TaskPrompt) -> TaskPrompt { TaskPrompt(tokens: Array(p.tokens.suffix(n)), target: p.target,
+                                                             alternative: p.alternative) }
         return PromptPair(presented: cut(pair.presented), counterfactual: cut(pair.counterfactual))
     }
 

@@ -48,7 +48,8 @@ public struct SteeringReport: Codable, Sendable {
     public init(site: String, channel: Int, source: String, rescale: String, rank: String, ranked: [ChannelScore],
                 curve: [SteeringPoint], attribution: SteeringAttribution?) {
         self.site = site; self.channel = channel; self.source = source; self.rescale = rescale; self.rank = rank
-        topChannels = ranked.prefix(5).map { RankedChannel(channel: $0.channel, separation: $0.separation, predictedEffect: $0.predictedEffect) }
+        topChannels = ranked.prefix(5).map { RankedChannel(channel: $0.channel, separation: $0.separation,
+                                                           predictedEffect: $0.predictedEffect) }
         self.curve = curve
         self.attribution = attribution.map(Attribution.init)
     }

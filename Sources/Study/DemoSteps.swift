@@ -31,7 +31,8 @@ struct DemoInputs {
     init(_ o: DemoOptions) throws {
         options = o
         let recipeHint = "make models (see models/recipes/README.md)"
-        for (path, how) in [(o.dense, recipeHint), (o.sparse, recipeHint), (o.bridge, "make bridges"), (o.settings, "git checkout models/demo.json")]
+        for (path, how) in [(o.dense, recipeHint), (o.sparse, recipeHint), (o.bridge, "make bridges"),
+                            (o.settings, "git checkout models/demo.json")]
             where !FileManager.default.fileExists(atPath: path) {
             throw DemoError.missing("\(path) is missing", how: how)
         }
@@ -50,16 +51,19 @@ struct DemoInputs {
         }
         let dModel = sparse.model.config.dModel
         if settings.steeringChannel.map({ $0 < 0 || $0 >= dModel }) == true {
-            throw DemoError.missing("\(o.settings): steering_channel \(settings.steeringChannel!) is outside the sparse model's d_model \(dModel)", how: "git checkout models/demo.json")
+            throw DemoError.missing("\(o.settings): steering_channel \(settings.steeringChannel!) is outside the sparse model's "
+                    + "d_model \(dModel)", how: "git checkout models/demo.json")
         }
         let steeringSite = settings.steeringSite
         guard bridge.sites.contains(where: { $0.hook == steeringSite }) else {
-            throw DemoError.missing("\(o.settings): steering_site \(settings.steeringSite) is not a site of \(o.bridge)", how: "git checkout models/demo.json")
+            throw DemoError.missing("\(o.settings): steering_site \(settings.steeringSite) is not a site of \(o.bridge)",
+                                    how: "git checkout models/demo.json")
         }
         // The circuit files are optional, but one that is there must be sound: found now, not
         // after the study has run.
         var circuits: [String: CircuitSummary] = [:]
-        for (model, task) in [("sparse", "single_double_quote"), ("dense", "single_double_quote"), ("sparse", "bracket_counting"), ("dense", "bracket_counting")] {
+        for (model, task) in [("sparse", "single_double_quote"), ("dense", "single_double_quote"), ("sparse", "bracket_counting"),
+                              ("dense", "bracket_counting")] {
             let path = "\(o.circuits)/\(model)_\(task).json"
             guard FileManager.default.fileExists(atPath: path) else { continue }
             guard let file = try? CircuitFile.read(path), file.task == task else {
@@ -124,7 +128,8 @@ extension Demo {
     /// 3. Steering quote type through one sparse channel; returns the steerer and the channel.
     static func steering(_ inputs: DemoInputs, data: H5File, into results: inout StudyResults) throws -> (Steerer, Int) {
         let settings = inputs.settings, o = inputs.options
-        let steerer = try Steerer(bridge: inputs.bridge, dense: inputs.dense.model, sparse: inputs.sparse.model, site: settings.steeringSite,
+        let steerer = try Steerer(bridge: inputs.bridge, dense: inputs.dense.model, sparse: inputs.sparse.model,
+                                  site: settings.steeringSite,
                                   source: settings.steeringSource, rescale: settings.steeringRescale, bridgePath: o.bridge)
         let quote = TaskSuite.singleDoubleQuote
         let channel = try settings.steeringChannel
@@ -138,7 +143,8 @@ extension Demo {
         try sg.setAttribute("rescale", settings.steeringRescale.rawValue)
         for (name, values) in [("alpha", curve.map(\.alpha)), ("mean_p_target", curve.map(\.meanProbability)),
                                ("logit_diff", curve.map(\.meanLogitDiff)), ("flip_rate", curve.map(\.flipRate)),
-                               ("control_logit_diff", curve.map(\.controlMeanLogitDiff)), ("control_flip_rate", curve.map(\.controlFlipRate))] {
+                               ("control_logit_diff", curve.map(\.controlMeanLogitDiff)), ("control_flip_rate",
+                                                                                           curve.map(\.controlFlipRate))] {
             try sg.writeDataset(name, shape: [values.count], values: values)
         }
         results.steering = SteeringSummary(site: settings.steeringSite, channel: channel, source: settings.steeringSource.rawValue,

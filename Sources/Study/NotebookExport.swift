@@ -42,7 +42,8 @@ public enum NotebookExport {
             import matplotlib
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
-            RUN = os.path.join(os.path.dirname(os.path.abspath("__file__")), \(JSONValue.string(runPath).jsonString)) if not os.path.isabs(\(JSONValue.string(runPath).jsonString)) else \(JSONValue.string(runPath).jsonString)
+            RUN = os.path.join(os.path.dirname(os.path.abspath("__file__")), \(JSONValue.string(runPath).jsonString)) if not \
+            os.path.isabs(\(JSONValue.string(runPath).jsonString)) else \(JSONValue.string(runPath).jsonString)
             if not os.path.exists(os.path.join(RUN, "results.json")):
                 RUN = \(JSONValue.string(URL(fileURLWithPath: run).standardizedFileURL.path).jsonString)
             results = json.load(open(os.path.join(RUN, "results.json")))
@@ -58,7 +59,8 @@ public enum NotebookExport {
             for name, m in results["models"].items():
                 print(name, m)
             """),
-            markdown("## 2. Bridges\nHeld-out NMSE (fraction of variance unexplained) of each linear map, and the cross-entropy recovered when one model's residual stream is mapped into the other and the forward pass finishes there."),
+            markdown("## 2. Bridges\nHeld-out NMSE (fraction of variance unexplained) of each linear map, and the cross-entropy "
+                    + "recovered when one model's residual stream is mapped into the other and the forward pass finishes there."),
             code("""
             sites = json.loads(data["splice"].attrs["sites"])
             x = np.arange(len(sites))
@@ -71,12 +73,16 @@ public enum NotebookExport {
             ax[1].plot(x, data["splice/ce_recovered_s2d"][:], "o-", label="s2d")
             ax[1].set_title("CE recovered when spliced"); ax[1].legend()
             for a in ax:
-                a.set_xticks(x); a.set_xticklabels([s.replace("blocks.", "").replace(".hook_", " ") for s in sites], rotation=60, fontsize=7)
+                a.set_xticks(x); a.set_xticklabels([s.replace("blocks.", "").replace(".hook_", " ") for s in sites], rotation=60, \
+            fontsize=7)
             fig.tight_layout()
             for r in results["splice"]:
-                print(f"{r['site']:26} {r['direction']}  CE clean {r['ce_clean']:.3f} spliced {r['ce_spliced']:.3f} recovered {r['ce_recovered']:.3f} KL {r['kl']:.4f}")
+                print(f"{r['site']:26} {r['direction']}  CE clean {r['ce_clean']:.3f} spliced {r['ce_spliced']:.3f} recovered \
+            {r['ce_recovered']:.3f} KL {r['kl']:.4f}")
             """),
-            markdown("## 3. Steering quote type through one sparse channel\nThe edit Δ of the chosen sparse channel between a prompt and its counterfactual (the other opening quote) is mapped into the dense model through the bridge decoder and added with strength α. The control adds an edit of the same norm in a random direction."),
+            markdown("## 3. Steering quote type through one sparse channel\nThe edit Δ of the chosen sparse channel between a "
+                    + "prompt and its counterfactual (the other opening quote) is mapped into the dense model through the bridge "
+                    + "decoder and added with strength α. The control adds an edit of the same norm in a random direction."),
             code("""
             s = data["steering"]
             fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
@@ -89,7 +95,10 @@ public enum NotebookExport {
             fig.suptitle(f"site {s.attrs['site']}, channel {s.attrs['channel']}")
             fig.tight_layout()
             """),
-            markdown("## 4. DePass: where the steering effect goes\nThe steered dense forward pass is decomposed from the steering site into the unsteered stream, the steering edit and a bias component; the steering component's share of the logit difference splits over the routes it takes (direct, or through a later head or MLP). The decomposition is exact up to float rounding."),
+            markdown("## 4. DePass: where the steering effect goes\nThe steered dense forward pass is decomposed from the steering "
+                    + "site into the unsteered stream, the steering edit and a bias component; the steering component's share of "
+                    + "the logit difference splits over the routes it takes (direct, or through a later head or MLP). The "
+                    + "decomposition is exact up to float rounding."),
             code("""
             names = json.loads(data["depass"].attrs["routes"])
             scores = data["depass/route_scores"][:]
@@ -100,14 +109,16 @@ public enum NotebookExport {
             fig.tight_layout()
             print(results["depass"])
             """),
-            markdown("## 5. Circuits\nThe smallest sets of nodes (residual reads, q/k/v channels, neurons, block writes) that still do each task, found by node-mask pruning."),
+            markdown("## 5. Circuits\nThe smallest sets of nodes (residual reads, q/k/v channels, neurons, block writes) that "
+                    + "still do each task, found by node-mask pruning."),
             code("""
             for name, c in results["circuits"].items():
                 print(f"{name:34} nodes {c['nodes']}  edges {c['edges']}  loss {c['loss']}")
             if not results["circuits"]:
                 print("no circuit files in this run's circuits folder")
             """),
-            markdown("## 6. Context dilution\nAccuracy on depth-2 bracket prompts against list length, and the sparse circuit's depth signal (read in the dense model through the bridge encoder), with the predicted and measured flip lengths."),
+            markdown("## 6. Context dilution\nAccuracy on depth-2 bracket prompts against list length, and the sparse circuit's "
+                    + "depth signal (read in the dense model through the bridge encoder), with the predicted and measured flip lengths."),
             code("""
             fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
             for name in ("sparse", "dense"):

@@ -171,7 +171,8 @@ enum OutputLock {
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 if errno != EWOULDBLOCK {
                     // A file system without locks (some FUSE mounts) still gets its outputs.
-                    let note = "note: cannot lock \(path) (\(String(cString: strerror(errno)))); a second writer to \(finalPath) would not be refused\n"
+                    let note = "note: cannot lock \(path) (\(String(cString: strerror(errno)))); a second writer to \(finalPath) "
+                            + "would not be refused\n"
                     FileHandle.standardError.write(Data(note.utf8))
                     held.append(Held(lockPath: path, fd: fd, device: device, inode: inode, count: 1))
                     return

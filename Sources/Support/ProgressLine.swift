@@ -27,7 +27,8 @@ public final class ProgressLine {
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        let line = "\r\(label): \(done)/\(total) \(unit)  \(Int(rate)) \(unit)/s  ETA \(ProgressLine.clock(eta))\(extra.isEmpty ? "" : "  " + extra)"
+        let line = "\r\(label): \(done)/\(total) \(unit)  \(Int(rate)) \(unit)/s  ETA "
+                + "\(ProgressLine.clock(eta))\(extra.isEmpty ? "" : "  " + extra)"
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
     }
 

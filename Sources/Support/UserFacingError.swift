@@ -49,4 +49,11 @@ public struct ParameterMessage: Sendable, Equatable, CustomStringConvertible, Ex
     }
 
     public var description: String { rendered { $0 } }
+
+    /// One message after the other (for long messages written over several lines).
+    public static func + (a: ParameterMessage, b: ParameterMessage) -> ParameterMessage {
+        var joined = a
+        joined.pieces += b.pieces
+        return joined
+    }
 }

@@ -40,7 +40,8 @@ extension VectorOps {
     }
 
     /// g ← g · act'(x) for the MLP activation.
-    public static func activationBackward(_ kind: ActivationKind, x: UnsafePointer<Float>, gradient g: UnsafeMutablePointer<Float>, count n: Int) {
+    public static func activationBackward(_ kind: ActivationKind, x: UnsafePointer<Float>, gradient g: UnsafeMutablePointer<Float>,
+                                          count n: Int) {
         Parallel.forRange(n, minimumPerThread: 16_384) { r in
             let xs = x + r.lowerBound, gs = g + r.lowerBound
             switch kind {

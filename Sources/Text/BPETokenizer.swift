@@ -47,7 +47,9 @@ public struct BPETokenizer: Tokenizer {
         }
         func decodeDataGym(_ s: Substring) throws -> [UInt8] {
             try s.unicodeScalars.map { c in
-                guard let b = charToByte[c] else { throw bad("vocab.bpe/encoder.json token \"\(s)\" holds U+\(String(c.value, radix: 16)), not in GPT-2's byte table") }
+                guard let b = charToByte[c] else {
+                    throw bad("vocab.bpe/encoder.json token \"\(s)\" holds U+\(String(c.value, radix: 16)), not in GPT-2's byte table")
+                }
                 return b
             }
         }
@@ -79,7 +81,8 @@ public struct BPETokenizer: Tokenizer {
         // tiktoken's own check: ids must be the merge ranks, or merge priority and ids disagree.
         if fromEncoder != ranks {
             let wrong = ranks.first { fromEncoder[$0.key] != $0.value }.map { String(decoding: $0.key, as: UTF8.self) }
-            throw bad("encoder.json does not match vocab.bpe (\(fromEncoder.count) tokens against \(ranks.count) ranks" + (wrong.map { "; first disagreement at \"\($0)\"" } ?? "") + ")")
+            throw bad("encoder.json does not match vocab.bpe (\(fromEncoder.count) tokens against \(ranks.count) "
+                    + "ranks" + (wrong.map { "; first disagreement at \"\($0)\"" } ?? "") + ")")
         }
         let regex: Regex<AnyRegexOutput>
         do { regex = try Regex(pattern).matchingSemantics(.unicodeScalar) } catch {

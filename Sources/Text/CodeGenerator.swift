@@ -143,7 +143,8 @@ public struct CodeGenerator {
             pending.append((v, kind, statementIndex + int(1...6)))
             return pad + "\(v) = " + initializer(kind)
         case ..<0.58:
-            let pairs = (0..<int(1...4)).map { _ in "\(stringLiteral()): \(chance(0.7) ? number() : listLiteral(depth: 1, length: int(1...4)))" }
+            let pairs = (0..<int(1...4)).map { _ in "\(stringLiteral()): "
+                    + "\(chance(0.7) ? number() : listLiteral(depth: 1, length: int(1...4)))" }
             return pad + "\(target()) = {" + pairs.joined(separator: ", ") + "}"
         case ..<0.66:
             return pad + call(depth: int(1...3))

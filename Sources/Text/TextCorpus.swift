@@ -106,7 +106,9 @@ public struct TextCorpus: TokenStream {
             pending += try tokenizer.encode(text)
         } catch let TextError.nonASCII(cp, index, line, column) {
             // Everything before the character is ASCII, so its character index is its byte offset.
-            throw TextError.badFile(path: file, "non-ASCII character U+\(String(cp, radix: 16, uppercase: true)) at byte \(offset + index) (line \(linesBefore + line), column \(column)); the character tokenizer takes ASCII only")
+            throw TextError.badFile(path: file,
+                                    "non-ASCII character U+\(String(cp, radix: 16, uppercase: true)) at byte \(offset + index) "
+                                            + "(line \(linesBefore + line), column \(column)); the character tokenizer takes ASCII only")
         } catch let TextError.badToken(message) {
             throw TextError.badFile(path: file, "\(message) (in the text starting at byte \(offset))")
         }

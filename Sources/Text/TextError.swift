@@ -15,7 +15,8 @@ public enum TextError: UserFacingError, Equatable {
         case .badFile(let path, let m): return "\(path): \(m)"
         case .badToken(let m): return m
         case .nonASCII(let cp, let index, let line, let column):
-            return "non-ASCII character U+\(String(cp, radix: 16, uppercase: true)) at position \(index) (line \(line), column \(column)); the character tokenizer takes ASCII only"
+            return "non-ASCII character U+\(String(cp, radix: 16, uppercase: true)) at position \(index) (line \(line), column "
+                    + "\(column)); the character tokenizer takes ASCII only"
         case .badInput(let m): return m
         }
     }

@@ -15,7 +15,8 @@ extension TokenStream {
     /// a corpus: streams have no random access, so the tokens before it are read and dropped).
     public mutating func skip(sequences: Int, length: Int) throws {
         for done in 0..<sequences where try next(length) == nil {
-            throw TextError.badInput("the corpus \(description) ended after \(done) sequences of \(length) tokens, before this process's share")
+            throw TextError.badInput("the corpus \(description) ended after \(done) sequences of \(length) tokens, before this "
+                    + "process's share")
         }
     }
 }

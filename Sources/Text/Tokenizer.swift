@@ -59,7 +59,8 @@ public struct IDsOnlyTokenizer: Tokenizer {
 public enum Tokenizers {
     /// The tokenizer a model file describes; `file(name)` reads one of the tokenizer's stored files.
     public static func from(json: JSONValue, source: String,
-                            file: (String) throws -> [UInt8] = { throw TextError.badInput("no tokenizer file \($0)") }) throws -> Tokenizer {
+                            file: (String) throws -> [UInt8] = { throw TextError.badInput("no tokenizer file "
+                                    + "\($0)") }) throws -> Tokenizer {
         switch json["kind"]?.stringValue {
         case "char": return CharTokenizer()
         case "ids": return IDsOnlyTokenizer(vocabSize: Int(json["vocab"]?.numberValue ?? 0))

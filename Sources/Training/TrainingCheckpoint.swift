@@ -42,7 +42,8 @@ public enum TrainingCheckpoint {
         }
         let threads = try file.intAttribute("threads")
         if threads != Parallel.threads {
-            FileHandle.standardError.write(Data("note: \(path) was written with \(threads) threads, resuming with \(Parallel.threads): the result will differ in the last bits from an uninterrupted run\n".utf8))
+            FileHandle.standardError.write(Data(("note: \(path) was written with \(threads) threads, resuming with "
+                    + "\(Parallel.threads): the result will differ in the last bits from an uninterrupted run\n").utf8))
         }
         func load(_ group: String) throws -> TransformerWeights {
             try TransformerWeights(config: recipe.model) { name, shape, _ in

@@ -17,7 +17,7 @@ struct AttributeCommand: ParsableCommand {
     @Option(help: "Layer for head, neuron and subspace levels.") var layer = 0
     @Option(help: "Neuron range for the neuron level, as START:END (default: every neuron, in chunks).") var neurons: String?
     @Option(help: "Basis for the subspace level, FILE.h5:DATASET ([r, d_model]).") var basis: String?
-    @Option(help: "MLP rule: ratio | softmax") var rule = "softmax"
+    @Option(help: "MLP rule: ratio | softmax") var rule: MLPRule = .softmax
     @Option(help: "Components to list.") var top = 10
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var compute: ComputeOptions
@@ -26,7 +26,7 @@ struct AttributeCommand: ParsableCommand {
         try compute.apply()
         let loaded = try ModelLoader.load(model)
         let c = loaded.model.config
-        guard let mlpRule = MLPRule(rawValue: rule) else { throw ValidationError("--rule must be ratio or softmax") }
+        let mlpRule = rule
         let tokens = Array(try loaded.tokenizer.encode(text).suffix(c.nCtx))
         guard !tokens.isEmpty else { throw CommandError("--text is empty") }
         func token(_ s: String, _ flag: String) throws -> Int32 {
@@ -54,8 +54,8 @@ struct AttributeCommand: ParsableCommand {
                 }
                 range = parts[0]..<parts[1]
             } else { range = 0..<c.dMLP }
-            for start in stride(from: range.lowerBound, to: range.upperBound, by: 64) {
-                let (comps, sp) = run.neuronComponents(layer: layer, neurons: start..<min(range.upperBound, start + 64))
+            for chunk in DecomposedForward.neuronChunks(range, size: 64) {
+                let (comps, sp) = run.neuronComponents(layer: layer, neurons: chunk)
                 results.append(try run.attribute(comps, from: sp, target: targetToken, alternative: altToken))
             }
         case "subspace":
@@ -76,7 +76,8 @@ struct AttributeCommand: ParsableCommand {
         let worst = results.map(\.worstRelativeError).max() ?? 0
         let total = results.last!.total
         if worst > Attribution.tolerance {
-            FileHandle.standardError.write(Data("warning: DePass is not exact here: relative error \(worst) exceeds \(Attribution.tolerance)\n".utf8))
+            FileHandle.standardError.write(Data(("warning: DePass is not exact here: relative error \(worst) exceeds "
+                    + "\(Attribution.tolerance)\n").utf8))
         }
         if json {
             printJSON(.object(["level": .string(level), "target": .string(target), "alt": alt.map { .string($0) } ?? .null,
@@ -89,7 +90,8 @@ struct AttributeCommand: ParsableCommand {
             var table = Table(headers: ["component", alt == nil ? "logit" : "logit diff"])
             for (n, s) in ranked { table.rows.append([n, fmt(s)]) }
             print(table.render())
-            print("total \(fmt(total)) (the model's own value); exactness: max relative error \(String(format: "%.1e", worst)) over \(results.last!.checks.count) sites")
+            print("total \(fmt(total)) (the model's own value); exactness: max relative error \(String(format: "%.1e", worst)) "
+                    + "over \(results.last!.checks.count) sites")
         }
     }
 }

@@ -58,7 +58,8 @@ struct CaptureCommand: ParsableCommand {
         }
         guard group.rank == 0 else { return }
         if json {
-            printJSON(.object(["out": .string(out), "processes": .number(Double(group.size)), "sequences": .number(Double(summary.sequences)),
+            printJSON(.object(["out": .string(out), "processes": .number(Double(group.size)),
+                               "sequences": .number(Double(summary.sequences)),
                                "tokens": .number(Double(summary.tokens)), "resumed_from_rows": .number(Double(summary.resumedFromRows)),
                                "seconds": .number(summary.seconds)]))
         } else {

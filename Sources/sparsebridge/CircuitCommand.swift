@@ -16,7 +16,7 @@ struct CircuitCommand: ParsableCommand {
     @Option(help: "Model file (.h5).") var model: String
     @Option(help: "Task name.") var task: String
     @Option(name: .customLong("target-loss"), help: "Contrast loss the circuit must reach.") var targetLoss = 0.15
-    @Option(help: "mean (corpus means) or zero.") var ablation = "mean"
+    @Option(help: "mean (corpus means) or zero.") var ablation: AblationKind = .mean
     @Option(help: "Optimisation steps.") var steps = 300
     @Option(help: "Prompt pairs per optimisation step (fresh pairs every step).") var pairs = 32
     @Option(name: .customLong("eval-pairs"), help: "Prompt pairs that choose the size; as many again are held out for the checks.") var evalPairs = 512
@@ -31,7 +31,7 @@ struct CircuitCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        guard let kind = AblationKind(rawValue: ablation) else { throw ValidationError("--ablation must be mean or zero") }
+        let kind = ablation
         let outFile = try AtomicOutput(out)
         let dotFile = try dot.map { try AtomicOutput($0) }
         let loaded = try ModelLoader.load(model)
@@ -47,7 +47,8 @@ struct CircuitCommand: ParsableCommand {
         // Three disjoint streams of generated prompts: optimisation, sizing, checks.
         let validation = t.pairs(count: evalPairs, seed: seed &+ 500).flatMap(\.prompts)
         let heldout = t.pairs(count: evalPairs, seed: seed &+ 1000).flatMap(\.prompts)
-        let batch = { (step: Int) in t.pairs(count: pairs, seed: seed &* 1_000_003 &+ UInt64(step) &* 7919 &+ 2_000_000).flatMap(\.prompts) }
+        let batch = { (step: Int) in t.pairs(count: pairs,
+                                             seed: seed &* 1_000_003 &+ UInt64(step) &* 7919 &+ 2_000_000).flatMap(\.prompts) }
         let fullSizing = try pruner.evaluate(NodeMask.all(m.config, open: true), prompts: validation)
         guard pruner.meetsTarget(fullSizing) else {
             throw CommandError("the full model's contrast loss on \(task) is \(fmt(fullSizing.loss)) ± \(fmt(fullSizing.standardError)) (standard error), not within --target-loss \(targetLoss) by --confidence \(confidence) standard errors: no circuit can reach it")
@@ -66,7 +67,7 @@ struct CircuitCommand: ParsableCommand {
             CircuitFile.Score(loss: s.loss, accuracy: s.accuracy, standardError: s.standardError)
         }
         var file = graph.file()
-        file.model = model; file.task = task; file.ablation = ablation; file.targetLoss = targetLoss
+        file.model = model; file.task = task; file.ablation = ablation.rawValue; file.targetLoss = targetLoss
         file.confidence = confidence; file.loss = loss; file.totalNodes = pruner.nodeCount
         file.checks = CircuitFile.Checks(heldoutPrompts: heldout.count, fullModel: score(full), circuitAlone: score(alone),
                                          circuitAblated: score(without), circuitAloneWithinTarget: alone.loss <= targetLoss)

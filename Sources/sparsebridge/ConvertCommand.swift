@@ -6,12 +6,13 @@ import Text
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "convert", abstract: "Convert a checkpoint (safetensors, or a circuit_sparsity folder / .pt) into a SparseBridge model file.")
+        commandName: "convert", abstract: "Convert a checkpoint (safetensors, or a circuit_sparsity folder / .pt) into a "
+                + "SparseBridge model file.")
 
     @Option(help: "Input: a .safetensors file, or a circuit_sparsity model folder (beeg_config.json + final_model.pt) or its .pt file.")
     var from: String
     @Option(help: "Key layout: sparsebridge, hf-gpt2 or circuit-sparsity (default: detected).")
-    var layout: String?
+    var layout: CheckpointLayout?
     @Option(name: .customLong("hf-config"), help: "Hugging Face config.json for hf-gpt2 files without our metadata (default: beside the file).")
     var hfConfig: String?
     @Option(help: "Folder with the BPE tokenizer files encoder.json + vocab.bpe for a circuit-sparsity model (default: the model's folder, when they are there).")
@@ -24,14 +25,7 @@ struct ConvertCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        var chosen: CheckpointLayout?
-        if let layout {
-            guard let l = CheckpointLayout(rawValue: layout) else {
-                throw ValidationError("--layout must be one of \(CheckpointLayout.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            chosen = l
-        }
-        let loaded = try Checkpoint.load(from, layout: chosen, hfConfigPath: hfConfig, bpeDirectory: bpe)
+        let loaded = try Checkpoint.load(from, layout: layout, hfConfigPath: hfConfig, bpeDirectory: bpe)
         var tok = loaded.tokenizer
         switch tokenizer {
         case nil: break
@@ -44,7 +38,8 @@ struct ConvertCommand: ParsableCommand {
         case let other?: throw ValidationError("--tokenizer must be char or ids, not \(other)")
         }
         try ModelFile.save(loaded.model, tokenizer: tok, provenance: loaded.provenance, to: out)
-        if json { printJSON(.object(["out": .string(out), "from": .string(from), "parameters": .number(Double(loaded.model.weights.parameterCount))])); return }
+        if json { printJSON(.object(["out": .string(out), "from": .string(from),
+                                     "parameters": .number(Double(loaded.model.weights.parameterCount))])); return }
         print("wrote \(out) from \(from): \(loaded.model.config.nLayer) layers, \(loaded.model.weights.parameterCount) parameters")
     }
 }

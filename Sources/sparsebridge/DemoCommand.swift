@@ -23,7 +23,8 @@ struct DemoCommand: ParsableCommand {
         var o = DemoOptions()
         o.out = out; o.quick = quick; o.dense = dense; o.sparse = sparse; o.bridge = bridge; o.settings = settings; o.circuits = circuits
         let started = Date()
-        let r = try Demo.run(o) { line in FileHandle.standardError.write(Data("[\(fmt(Date().timeIntervalSince(started), 0)) s] \(line)\n".utf8)) }
+        let r = try Demo.run(o) { line in FileHandle.standardError.write(Data(("[\(fmt(Date().timeIntervalSince(started), 0)) s] "
+                + "\(line)\n").utf8)) }
         print(DemoSummary.text(r))
         if !notebook.isEmpty {
             try NotebookExport.write(run: out, out: notebook)

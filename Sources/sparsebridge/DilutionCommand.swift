@@ -51,7 +51,8 @@ struct DilutionCommand: ParsableCommand {
                                                              "signal_depth1": .number($0.signalDepth1)]) })]) })]))
             return
         }
-        print("depth signal: sparse \(signal.site.name), \(signal.channels.count) channel(s) \(signal.channels.prefix(8).map(String.init).joined(separator: ", "))"
+        print("depth signal: sparse \(signal.site.name), \(signal.channels.count) channel(s) "
+                + "\(signal.channels.prefix(8).map(String.init).joined(separator: ", "))"
               + "\(signal.channels.count > 8 ? ", …" : "") (separation \(fmt(signal.separation, 2)) on short lists; 0 = short depth-1 list, 1 = short depth-2 list)")
         for r in results {
             print("\n\(r.name): signal ≈ \(fmt(r.fit.a, 3))/L + \(fmt(r.fit.b, 3)); the sparse mechanism flips at \(fmt(r.threshold, 3)),"

@@ -12,14 +12,12 @@ struct ExportCommand: ParsableCommand {
     struct Safetensors: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Export a SparseBridge model file as safetensors.")
         @Option(help: "Model file (.h5).") var model: String
-        @Option(help: "Key layout: sparsebridge or hf-gpt2.") var layout: String = "sparsebridge"
+        @Option(help: "Key layout: sparsebridge or hf-gpt2.") var layout: CheckpointLayout = .sparsebridge
         @Option(help: "Output .safetensors file.") var out: String
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            guard let chosen = CheckpointLayout(rawValue: layout) else {
-                throw ValidationError("--layout must be one of \(CheckpointLayout.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
+            let chosen = layout
             let loaded = try ModelLoader.load(model)
             try Checkpoint.export(loaded, layout: chosen, to: out)
             if json { printJSON(.object(["out": .string(out), "layout": .string(chosen.rawValue)])); return }

@@ -14,7 +14,8 @@ struct FitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fit",
         abstract: "Fit linear dense→sparse and sparse→dense bridges under NMSE (closed-form ridge, one streaming pass).",
-        discussion: "Under mpirun (a build with the MPI trait), each process accumulates its share of the sequences, MPI_Allreduce sums the statistics, and rank 0 solves and writes OUT (docs/scaling.md).")
+        discussion: "Under mpirun (a build with the MPI trait), each process accumulates its share of the sequences, MPI_Allreduce "
+                + "sums the statistics, and rank 0 solves and writes OUT (docs/scaling.md).")
 
     @Option(help: "Dense model (.h5).") var dense: String
     @Option(help: "Sparse model (.h5).") var sparse: String
@@ -51,7 +52,7 @@ struct FitCommand: ParsableCommand {
         for p in points where p.rowWidth(config: d.model.config, seqLen: 1) != d.model.config.dModel {
             throw ValidationError("--sites: \(p.name) is not a residual-stream site")
         }
-        let options = FitOptions(sites: points, heldoutFraction: heldout, ridge: ridgeChoice)
+        let options = FitOptions(sites: points, heldoutFraction: heldout)
         let started = Date()
         let acc: BridgeAccumulator
         var source: [String: JSONValue] = [:]
@@ -66,19 +67,16 @@ struct FitCommand: ParsableCommand {
             guard denseActs == nil && sparseActs == nil else {
                 throw ValidationError("--dense-acts and --sparse-acts go together")
             }
-            guard let tokens, tokens > 0 else { throw ValidationError("give --tokens (to capture on the fly) or --dense-acts and --sparse-acts") }
+            guard let tokens, tokens > 0 else {
+                throw ValidationError("give --tokens (to capture on the fly) or --dense-acts and --sparse-acts")
+            }
             let t = seqLen ?? min(d.model.config.nCtx, s.model.config.nCtx)
-            guard t >= 1, t <= min(d.model.config.nCtx, s.model.config.nCtx) else { throw ValidationError("--seq-len exceeds a model's n_ctx") }
+            guard t >= 1, t <= min(d.model.config.nCtx,
+                                   s.model.config.nCtx) else { throw ValidationError("--seq-len exceeds a model's n_ctx") }
             var corpus = SyntheticCorpus(seed: seed)
             let sequences = (tokens + t - 1) / t
-            // Whole batches per process: each sequence's activations are then those of a one-process fit.
-            let share = Cluster.share(of: sequences, rank: group.rank, size: group.size, unit: batch)
-            try corpus.skip(sequences: share.lowerBound, length: t)
-            let progress = ProgressLine("fit", total: share.count * t)
-            acc = try BridgeFitter.accumulate(dense: d.model, sparse: s.model, corpus: &corpus, sequences: share.count,
-                                              seqLen: t, batch: batch, options: options, firstSequence: share.lowerBound,
-                                              progress: progress)
-            progress.finish()
+            acc = try ShardedFit.accumulate(dense: d.model, sparse: s.model, corpus: &corpus, sequences: sequences, seqLen: t,
+                                            batch: batch, options: options, group: group) { ProgressLine("fit", total: $0) }
             source = ["corpus": .string(corpus.description), "tokens": .number(Double(sequences * t)), "seq_len": .number(Double(t))]
         }
         // Every process's statistics to every process; rank 0 alone solves and writes.

@@ -20,11 +20,11 @@ struct SteerCommand: ParsableCommand {
     @Option(help: "Bridge site (hook name).") var site: String
     @Option(help: "Sparse channel index, or 'auto' (the first by --rank).") var channel = "auto"
     @Option(help: "How 'auto' ranks channels: separation (Cohen's d of the pair difference at the last position) or effect (first-order change of the dense logit difference from the edit).")
-    var rank = "separation"
+    var rank: ChannelRanking = .separation
     @Option(help: "Strengths α as START:END:STEP.") var strengths = "0:1:0.1"
     @Option(help: "sparse (the sparse model's own activation) or encoded (the encoder applied to the dense one).")
-    var source = "sparse"
-    @Option(help: "none, or rms (times the dense/sparse RMS ratio).") var rescale = "none"
+    var source: SteeringSource = .sparse
+    @Option(help: "none, or rms (times the dense/sparse RMS ratio).") var rescale: SteeringRescale = .none
     @Option(help: "Control edit: random (a random direction of the same norm).") var control = "random"
     @Option(help: "Held-out prompt pairs for the curve.") var pairs = 100
     @Flag(help: "DePass of the steered run: the steering component's share and its routes.") var attribute = false
@@ -34,20 +34,17 @@ struct SteerCommand: ParsableCommand {
     func run() throws {
         try compute.apply()
         guard control == "random" else { throw ValidationError("--control must be random") }
-        guard let src = SteeringSource(rawValue: source) else { throw ValidationError("--source must be sparse or encoded") }
-        guard let resc = SteeringRescale(rawValue: rescale) else { throw ValidationError("--rescale must be none or rms") }
-        guard let ranking = ChannelRanking(rawValue: rank) else { throw ValidationError("--rank must be separation or effect") }
         let parts = strengths.split(separator: ":").compactMap { Double($0) }
         guard parts.count == 3, parts[2] > 0, parts[1] >= parts[0] else { throw ValidationError("--strengths must be START:END:STEP") }
         let alphas = stride(from: parts[0], through: parts[1] + parts[2] / 2, by: parts[2]).map { min($0, parts[1]) }
         let t = try TaskSuite.named(task)
         let b = try Bridge.load(bridge)
         let d = try ModelLoader.load(dense), s = try ModelLoader.load(sparse)
-        let steerer = try Steerer(bridge: b, dense: d.model, sparse: s.model, site: site, source: src, rescale: resc,
+        let steerer = try Steerer(bridge: b, dense: d.model, sparse: s.model, site: site, source: source, rescale: rescale,
                                   bridgePath: bridge)
         // Channels are ranked on one set of pairs and the curve measured on another.
         let rankingPairs = SteeringPairs.ranking(t), heldout = SteeringPairs.heldout(t, count: pairs)
-        let ranked = try steerer.rankChannels(pairs: rankingPairs, by: ranking)
+        let ranked = try steerer.rankChannels(pairs: rankingPairs, by: rank)
         let chosen: Int
         if channel == "auto" { chosen = ranked[0].channel } else {
             guard let c = Int(channel), (0..<s.model.config.dModel).contains(c) else {
@@ -56,15 +53,17 @@ struct SteerCommand: ParsableCommand {
             chosen = c
         }
         let curve = try steerer.curve(pairs: heldout, channel: chosen, alphas: alphas)
-        let attributionResult = attribute ? try steerer.attribute(pairs: Array(heldout.prefix(SteeringPairs.attributionCount)), channel: chosen, alpha: alphas.last!) : nil
+        let attributionResult = attribute ? try steerer.attribute(pairs: Array(heldout.prefix(SteeringPairs.attributionCount)),
+                                                                  channel: chosen, alpha: alphas.last!) : nil
         if json {
-            print(try JSONValue.string(SteeringReport(site: site, channel: chosen, source: source, rescale: rescale, rank: rank,
+            print(try JSONValue.string(SteeringReport(site: site, channel: chosen, source: source.rawValue,
+                                                      rescale: rescale.rawValue, rank: rank.rawValue,
                                                       ranked: ranked, curve: curve, attribution: attributionResult)))
             return
         }
-        print("top channels at \(site) by \(rank): " + ranked.prefix(5).map {
+        print("top channels at \(site) by \(rank.rawValue): " + ranked.prefix(5).map {
             "\($0.channel) (separation \(fmt($0.separation, 2)), predicted effect \(fmt($0.predictedEffect, 2)))" }.joined(separator: ", "))
-        print("steering channel \(chosen), source \(source), rescale \(rescale), \(heldout.count) held-out pairs")
+        print("steering channel \(chosen), source \(source.rawValue), rescale \(rescale.rawValue), \(heldout.count) held-out pairs")
         var table = Table(headers: ["alpha", "mean P(target)", "logit diff", "flip rate", "control logit diff", "control flip rate"])
         for p in curve {
             table.rows.append([fmt(p.alpha, 2), fmt(p.meanProbability), fmt(p.meanLogitDiff), fmt(p.flipRate, 3),

@@ -58,7 +58,8 @@ struct TrainCommand: ParsableCommand {
             if recent.count > 50 { recent.removeFirst() }
             let elapsed = Date().timeIntervalSince(started)
             let tokensPerSecond = Double((trainer.step - startStep) * r.batch * r.seqLen) / max(elapsed, 1e-9)
-            progress.update(trainer.step, extra: String(format: "loss %.3f  %.0f tokens/s  kept %.4f", report.loss, tokensPerSecond, report.keptFraction))
+            progress.update(trainer.step, extra: String(format: "loss %.3f  %.0f tokens/s  kept %.4f", report.loss,
+                                                        tokensPerSecond, report.keptFraction))
             let s = trainer.step
             if s % r.evalEvery == 0 || s == r.steps {
                 let held = try trainer.heldoutLoss()

@@ -97,7 +97,8 @@ struct ShardingTests {
                             request: CaptureRequest(sites: captureSites, tokens: 11 * 8, seqLen: 8, batch: 3, outPath: one))
         try shardedCapture(fx, out: sharded, sequences: 11, size: 3, sites: captureSites)
         let file = try ActivationFile(path: sharded)
-        #expect(try file.file.openDataset("tokens").virtualSourceFiles() == ["sharded.rank0-of-3.h5", "sharded.rank1-of-3.h5", "sharded.rank2-of-3.h5"])
+        #expect(try file.file.openDataset("tokens").virtualSourceFiles() == ["sharded.rank0-of-3.h5", "sharded.rank1-of-3.h5",
+                                                                             "sharded.rank2-of-3.h5"])
         let provenance = try JSONValue.parse(try file.file.stringAttribute("provenance"))
         guard case .object(let p) = provenance, case .array(let shards)? = p["shards"] else {
             Issue.record("provenance has no shard list"); return
@@ -141,7 +142,7 @@ struct ShardingTests {
         let sites: [HookPoint] = [.residPre(1), .residPost(1)]
         for fx in [dense, sparse] { try shardedCapture(fx, out: fx.dir.file("acts.h5"), sequences: 30, size: 2, sites: sites) }
         let da = try ActivationFile(path: dense.dir.file("acts.h5")), sa = try ActivationFile(path: sparse.dir.file("acts.h5"))
-        let options = FitOptions(sites: sites, heldoutFraction: 0.2, ridge: .auto)
+        let options = FitOptions(sites: sites, heldoutFraction: 0.2)
         let whole = try BridgeFitter.accumulate(denseActs: da, sparseActs: sa, options: options, batch: 4)
         let part0 = try BridgeFitter.accumulate(denseActs: da, sparseActs: sa, options: options, batch: 4, part: (0, 2))
         let part1 = try BridgeFitter.accumulate(denseActs: da, sparseActs: sa, options: options, batch: 4, part: (1, 2))

@@ -26,7 +26,8 @@ struct CircuitFileTests {
         file.task = "bracket_counting"; file.loss = 0.125; file.totalNodes = 99
         file.checks = CircuitFile.Checks(heldoutPrompts: 4, fullModel: .init(loss: 0.1, accuracy: 1, standardError: 0.01),
                                          circuitAlone: .init(loss: 0.2, accuracy: 0.75, standardError: 0.02),
-                                         circuitAblated: .init(loss: 0.7, accuracy: 0.5, standardError: 0.03), circuitAloneWithinTarget: false)
+                                         circuitAblated: .init(loss: 0.7, accuracy: 0.5,
+                                                               standardError: 0.03), circuitAloneWithinTarget: false)
         let path = Self.temporary("c.json")
         try file.write(to: AtomicOutput(path))
         let back = try CircuitFile.read(path)

@@ -58,7 +58,8 @@ struct HDF5DatasetTests {
             #expect(ds.shape == [0, width])
             // Pieces that start and end inside chunks of 4 rows.
             for piece in [0..<5, 5..<7, 7..<17] {
-                try rowsData(piece).withUnsafeBufferPointer { try ds.writeRows(piece.lowerBound, count: piece.count, from: $0.baseAddress!) }
+                try rowsData(piece).withUnsafeBufferPointer { try ds.writeRows(piece.lowerBound, count: piece.count,
+                                                                               from: $0.baseAddress!) }
                 #expect(ds.shape == [piece.upperBound, width])
             }
             // Overwriting rows inside the dataset does not grow it.

@@ -65,7 +65,9 @@ public let namedConfigs = [NamedConfig(name: "gpt2", config: TestConfigs.gpt2),
 
 /// Saves a random model and loads it back (the only public way to get a LoadedModel).
 public func savedModel(_ config: ModelConfig, seed: UInt64, in dir: TemporaryDirectory, name: String = "model.h5",
-                provenance: JSONValue = .object(["recipe": .string("test"), "seed": .number(7)])) throws -> (path: String, loaded: LoadedModel, original: Transformer) {
+                provenance: JSONValue = .object(["recipe": .string("test"),
+                                                 "seed": .number(7)])) throws -> (path: String, loaded: LoadedModel,
+                                                                                  original: Transformer) {
     let model = try randomModel(config, seed: seed)
     let path = dir.file(name)
     let tokenizer: Tokenizer = config.vocab >= 128 ? CharTokenizer() : IDsOnlyTokenizer(vocabSize: config.vocab)

@@ -149,7 +149,8 @@ struct ForwardTests {
             perToken.addDelta(last, full)
             let shifted2 = try model.forward(tokens: tokens, batch: 1, seqLen: t, hooks: perToken).logits.copy()
             let moved2 = h.enumerated().map { i, row in row.indices.map { row[$0] + Double(full[i * c.dModel + $0]) } }
-            #expect(maxAbsDiff(rowsOf(shifted2, width: c.vocab, 0..<t), Reference.unembed(model.weights, resid: moved2, tokens: tokens)) < 1e-4)
+            #expect(maxAbsDiff(rowsOf(shifted2, width: c.vocab, 0..<t), Reference.unembed(model.weights, resid: moved2,
+                                                                                          tokens: tokens)) < 1e-4)
         }
     }
 

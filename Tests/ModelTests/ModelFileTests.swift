@@ -58,7 +58,8 @@ struct ModelFileTests {
             file.closeFile()
         }
         let error = #expect(throws: ModelError.self) { _ = try ModelFile.load(path) }
-        guard case .badFile(let where_, let message)? = error else { Issue.record("expected badFile, got \(String(describing: error))"); return }
+        guard case .badFile(let where_,
+                            let message)? = error else { Issue.record("expected badFile, got \(String(describing: error))"); return }
         #expect(where_ == path)
         #expect(message.contains("newer"))
         #expect(message.contains("99"))

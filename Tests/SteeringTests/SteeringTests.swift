@@ -60,7 +60,8 @@ struct SteeringTests {
             }
             let h: Float = 1e-2
             let central = (try diff(h) - diff(-h)) / (2 * Double(h))
-            #expect(abs(central - score.predictedEffect) < 2e-3 * max(1, abs(central)), "channel \(c): \(central) vs \(score.predictedEffect)")
+            #expect(abs(central - score.predictedEffect) < 2e-3 * max(1, abs(central)),
+                    "channel \(c): \(central) vs \(score.predictedEffect)")
         }
         let bySeparation = try steerer.rankChannels(pairs: [pair], by: .separation)
         #expect(zip(bySeparation, bySeparation.dropFirst()).allSatisfy { $0.separation >= $1.separation })

@@ -17,7 +17,8 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return v
 }
 guard let modelPath = args.first else {
-    FileHandle.standardError.write(Data("usage: sparsebridge-bench-forward MODEL.h5 [--batch B] [--seq T] [--threads N] [--iters K] [--capture DIR]\n".utf8))
+    FileHandle.standardError.write(Data(("usage: sparsebridge-bench-forward MODEL.h5 [--batch B] [--seq T] [--threads N] [--iters "
+            + "K] [--capture DIR]\n").utf8))
     exit(2)
 }
 let batch = option("--batch", 32), seq = option("--seq", 256), iters = option("--iters", 5)
