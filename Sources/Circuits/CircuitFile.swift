@@ -64,6 +64,18 @@ public struct CircuitFile: Codable, Sendable {
         }
     }
 
+    /// For a model made by `plant`: how much of the planted circuit the pruner found.
+    public struct Planted: Codable, Sendable, Equatable {
+        public var nodes: Int
+        public var recovered: Int
+        public var missing: [String]
+        public var extra: [String]
+        public init(known: [String], found: [String]) {
+            let k = Set(known), f = Set(found)
+            nodes = k.count; missing = k.subtracting(f).sorted(); extra = f.subtracting(k).sorted(); recovered = nodes - missing.count
+        }
+    }
+
     public struct Edge: Codable, Sendable {
         public var from: String
         public var to: String
@@ -80,6 +92,11 @@ public struct CircuitFile: Codable, Sendable {
     public var loss: Double?
     public var totalNodes: Int?
     public var checks: Checks?
+    /// Whether backward elimination followed the search, and what the search alone kept.
+    public var refined: Bool?
+    public var searchedNodes: Int?
+    public var searchedLoss: Double?
+    public var planted: Planted?
     // The graph.
     public var nodeCount: Int?
     public var edgeCount: Int?
@@ -89,6 +106,7 @@ public struct CircuitFile: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, task, ablation, targetLoss = "target_loss", confidence, loss, totalNodes = "total_nodes", checks
+        case refined, searchedNodes = "searched_nodes", searchedLoss = "searched_loss", planted
         case nodeCount = "node_count", edgeCount = "edge_count", edgesListed = "edges_listed", nodes, edges
     }
 
@@ -108,6 +126,10 @@ public struct CircuitFile: Codable, Sendable {
         loss = try? c.decode(Double.self, forKey: .loss)
         totalNodes = try? c.decode(Int.self, forKey: .totalNodes)
         checks = try? c.decode(Checks.self, forKey: .checks)
+        refined = try? c.decode(Bool.self, forKey: .refined)
+        searchedNodes = try? c.decode(Int.self, forKey: .searchedNodes)
+        searchedLoss = try? c.decode(Double.self, forKey: .searchedLoss)
+        planted = try? c.decode(Planted.self, forKey: .planted)
         nodeCount = try? c.decode(Int.self, forKey: .nodeCount)
         edgeCount = try? c.decode(Int.self, forKey: .edgeCount)
         edgesListed = try? c.decode(Int.self, forKey: .edgesListed)
@@ -117,7 +139,8 @@ public struct CircuitFile: Codable, Sendable {
     /// The pruning run without its graph (what `circuit --json` prints).
     public var summary: Summary {
         Summary(model: model, task: task, ablation: ablation, targetLoss: targetLoss, confidence: confidence, loss: loss,
-                totalNodes: totalNodes, checks: checks, nodeCount: nodeCount, edgeCount: edgeCount)
+                totalNodes: totalNodes, checks: checks, refined: refined, searchedNodes: searchedNodes, searchedLoss: searchedLoss,
+                planted: planted, nodeCount: nodeCount, edgeCount: edgeCount)
     }
 
     public struct Summary: Codable, Sendable {
@@ -129,10 +152,15 @@ public struct CircuitFile: Codable, Sendable {
         public var loss: Double?
         public var totalNodes: Int?
         public var checks: Checks?
+        public var refined: Bool?
+        public var searchedNodes: Int?
+        public var searchedLoss: Double?
+        public var planted: Planted?
         public var nodeCount: Int?
         public var edgeCount: Int?
         enum CodingKeys: String, CodingKey {
             case model, task, ablation, targetLoss = "target_loss", confidence, loss, totalNodes = "total_nodes", checks
+            case refined, searchedNodes = "searched_nodes", searchedLoss = "searched_loss", planted
             case nodeCount = "node_count", edgeCount = "edge_count"
         }
     }

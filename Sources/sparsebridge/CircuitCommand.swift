@@ -24,6 +24,8 @@ struct CircuitCommand: ParsableCommand {
     @Option(help: "Fixed penalty per open node (default: adaptive, steering the masked loss to the target).") var penalty: Double?
     @Option(help: "Learning rate for the masks.") var lr: Float = 0.02
     @Option(help: "Seed.") var seed: UInt64 = 1
+    @Flag(inversion: .prefixedNo, help: "After the search, close every node the circuit can do without (backward elimination on the sizing prompts).")
+    var refine = true
     @Option(help: "Output JSON.") var out: String
     @Option(help: "Also write Graphviz DOT here.") var dot: String?
     @Flag(help: "Print JSON.") var json = false
@@ -56,8 +58,14 @@ struct CircuitCommand: ParsableCommand {
         let progress = ProgressLine("circuit", total: steps, unit: "steps")
         try pruner.optimize(batches: batch) { step, loss, open in progress.update(step, extra: "loss \(fmt(loss)) open \(open)") }
         progress.finish()
-        guard let (mask, loss) = try pruner.circuit(validation: validation) else {
+        guard let (searched, searchedLoss) = try pruner.circuit(validation: validation) else {
             throw CommandError("no mask reached --target-loss \(targetLoss) on \(task)")
+        }
+        var (mask, loss) = (searched, searchedLoss)
+        if refine {
+            let refining = ProgressLine("refine", total: searched.openCount, unit: "nodes")
+            (mask, loss) = try pruner.refine(searched, prompts: validation) { done, _, open in refining.update(done, extra: "open \(open)") }
+            refining.finish()
         }
         let alone = try pruner.evaluate(mask, prompts: heldout)
         let without = try pruner.evaluate(mask.inverted(), prompts: heldout)
@@ -69,6 +77,11 @@ struct CircuitCommand: ParsableCommand {
         var file = graph.file()
         file.model = model; file.task = task; file.ablation = ablation.rawValue; file.targetLoss = targetLoss
         file.confidence = confidence; file.loss = loss; file.totalNodes = pruner.nodeCount
+        file.refined = refine; file.searchedNodes = searched.openCount; file.searchedLoss = searchedLoss
+        // A model made by `plant` knows its circuit: say how much of it was found.
+        if let known = loaded.provenance["planted_circuit"]?["nodes"]?.arrayValue?.compactMap(\.stringValue) {
+            file.planted = CircuitFile.Planted(known: known, found: graph.nodes.map { CircuitGraph.id($0.location, $0.index) })
+        }
         file.checks = CircuitFile.Checks(heldoutPrompts: heldout.count, fullModel: score(full), circuitAlone: score(alone),
                                          circuitAblated: score(without), circuitAloneWithinTarget: alone.loss <= targetLoss)
         try file.write(to: outFile)
@@ -78,7 +91,8 @@ struct CircuitCommand: ParsableCommand {
             try dotFile.commit()
         }
         if json { print(try JSONValue.string(file.summary)); return }
-        print("\(task): \(graph.nodes.count) of \(pruner.nodeCount) nodes, \(graph.edges.count) edges, contrast loss \(fmt(loss)) (target \(targetLoss))")
+        let refined = refine ? "; the search kept \(searched.openCount), refining closed \(searched.openCount - graph.nodes.count)" : ""
+        print("\(task): \(graph.nodes.count) of \(pruner.nodeCount) nodes, \(graph.edges.count) edges, contrast loss \(fmt(loss)) (target \(targetLoss))\(refined)")
         var table = Table(headers: ["held-out check", "contrast loss", "accuracy"])
         table.rows = [["full model", fmt(full.loss), fmt(full.accuracy, 3)], ["circuit alone", fmt(alone.loss), fmt(alone.accuracy, 3)],
                       ["circuit ablated", fmt(without.loss), fmt(without.accuracy, 3)]]
@@ -87,6 +101,10 @@ struct CircuitCommand: ParsableCommand {
         var byLocation: [String: Int] = [:]
         for n in graph.nodes { byLocation[n.location.name, default: 0] += 1 }
         print("nodes by location: " + byLocation.keys.sorted().map { "\($0) \(byLocation[$0]!)" }.joined(separator: ", "))
+        if let p = file.planted {
+            print("planted circuit: \(p.recovered) of \(p.nodes) nodes recovered, \(p.extra.count) extra"
+                  + (p.missing.isEmpty ? "" : "; missing \(p.missing.joined(separator: ", "))"))
+        }
         print("wrote \(out)" + (dot.map { " and \($0)" } ?? ""))
     }
 }

@@ -16,7 +16,7 @@ struct SparseBridge: ParsableCommand {
         commandName: "sparsebridge",
         abstract: "Bridges between a dense transformer and a weight-sparse one, for interpretability research.",
         subcommands: [InitCommand.self, InfoCommand.self, RunCommand.self, CaptureCommand.self,
-                      ConvertCommand.self, ExportCommand.self, TokenizeCommand.self, GradCommand.self, TasksCommand.self, TrainCommand.self, FitCommand.self, SpliceCommand.self, AttributeCommand.self, SteerCommand.self, FaithfulnessCommand.self, CircuitCommand.self, DilutionCommand.self, DemoCommand.self, ProbeCommand.self])
+                      ConvertCommand.self, ExportCommand.self, TokenizeCommand.self, GradCommand.self, TasksCommand.self, TrainCommand.self, FitCommand.self, SpliceCommand.self, AttributeCommand.self, SteerCommand.self, FaithfulnessCommand.self, CircuitCommand.self, PlantCommand.self, DilutionCommand.self, DemoCommand.self, ProbeCommand.self])
 
     @Flag(name: .long, help: "Print the version and the BLAS kernel in use.")
     var version = false

@@ -30,3 +30,23 @@ def test_circuit_file_layout(tmp_path, cli):
     ids = {n["id"] for n in c["nodes"]}
     assert all(e["from"] in ids and e["to"] in ids for e in c["edges"])
     assert dot.read_text().startswith("digraph circuit {")
+
+
+def test_pruner_recovers_a_planted_circuit(tmp_path, cli):
+    """`plant` writes a model with a known 11-node bracket circuit in shuffled random weights;
+    `circuit` must find it (docs/analysis.md, "The pruner against a known circuit")."""
+    _, like = make_model(tmp_path, cli, "like", dict(n_layer=2, d_model=32, n_head=4, d_mlp=64, n_ctx=256), seed=3)
+    planted = tmp_path / "planted.h5"
+    r = cli("plant", "--like", like, "--seed", 2, "--flip-length", 300, "--out", planted, "--json")
+    known = json.loads(r.out)["planted_circuit"]["nodes"]
+    assert len(known) == 11
+    # A finished output is not replaced without --force.
+    again = cli("plant", "--like", like, "--out", planted, check=False)
+    assert again.code != 0 and str(planted) in again.err and "--force" in again.err
+    out = tmp_path / "c.json"
+    cli("circuit", "--model", planted, "--task", "bracket_counting", "--steps", 100, "--pairs", 16, "--eval-pairs", 64,
+        "--out", out)
+    c = json.loads(out.read_text())
+    assert c["refined"] is True and c["searched_nodes"] >= c["node_count"]
+    assert c["planted"]["nodes"] == 11 and c["planted"]["missing"] == [] and c["planted"]["recovered"] == 11
+    assert len(c["planted"]["extra"]) <= 3 and c["node_count"] == 11 + len(c["planted"]["extra"])
